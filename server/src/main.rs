@@ -1,0 +1,3 @@
+//! The `authz` command.
+
+fn main() {}
