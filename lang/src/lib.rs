@@ -6,6 +6,11 @@
 //! every syntax error it found, so that one run reports all of them.
 
 pub mod ast;
+pub mod diagnostics;
+pub mod lexer;
+pub mod parser;
 pub mod span;
 
+pub use diagnostics::SyntaxError;
+pub use parser::{parse, Parse};
 pub use span::{FileId, LineCol, SourceFile, Span};
