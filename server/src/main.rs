@@ -1,3 +1,27 @@
-//! The `authz` command.
+//! The `authz` command: parses the command line and hands each subcommand to its module.
 
-fn main() {}
+mod cli;
+mod commands;
+mod report;
+mod sources;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with status 0; usage errors exit 1, never 2, which
+            // `authz eval` reserves for "deny".
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    let outcome = match cli.command {
+        cli::Command::Check(args) => commands::check::run(&args),
+        cli::Command::Fmt(args) => commands::fmt::run(&args),
+    };
+    ExitCode::from(outcome.code())
+}

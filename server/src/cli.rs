@@ -1,0 +1,89 @@
+//! The command-line interface: every subcommand, flag and default, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// authz: a policy language for who may call what, its compiler, decision server and access proxy.
+#[derive(Debug, Parser)]
+#[command(name = "authz", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Type-check policy sets; exits 0 when clean, 1 on errors.
+    ///
+    /// Each directory argument is one policy set: every `.authz` file beneath it, resolved
+    /// together. File arguments together form one more set.
+    Check(CheckArgs),
+    /// Format `.authz` files canonically, in place (or print them, or check them).
+    Fmt(FmtArgs),
+}
+
+/// How diagnostics are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Labelled source snippets for people, on stderr.
+    #[default]
+    Human,
+    /// One JSON object per diagnostic and line, on stdout.
+    Json,
+}
+
+/// When to color human output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// When stderr is a terminal and `NO_COLOR` is not set.
+    #[default]
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Options shared by commands that print diagnostics.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format of diagnostics.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Color of human output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+/// `authz check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Policy directories or `.authz` files [default: the current directory].
+    pub paths: Vec<PathBuf>,
+    /// Exit 1 when there are warnings, too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Diagnostic output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `authz fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Files or directories to format; `-` reads standard input and prints to standard output
+    /// [default: the current directory].
+    pub paths: Vec<PathBuf>,
+    /// Change nothing; exit 1 and name the files whose formatting differs.
+    #[arg(long, conflicts_with = "stdout")]
+    pub check: bool,
+    /// Print the formatted text instead of rewriting the files.
+    #[arg(long)]
+    pub stdout: bool,
+    /// Diagnostic output for files that do not parse.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,23 @@
+//! One module per subcommand; each exposes `run(&Args) -> Outcome`.
+
+pub mod check;
+pub mod fmt;
+
+/// How a command ended, as the process exit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Status 0.
+    Success,
+    /// Status 1: errors were reported.
+    Failure,
+}
+
+impl Outcome {
+    /// The exit status.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::Failure => 1,
+        }
+    }
+}
