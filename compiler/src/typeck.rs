@@ -1,0 +1,1294 @@
+//! The type checker for policies and limits.
+//!
+//! Each policy is checked in an environment built from its scope: the types of `principal`,
+//! `resource` and `context` follow from the actions it names (see [`check_policy`]). Each
+//! expression gets a [`Type`]; an expression that is already wrong gets [`Type::Error`], which
+//! fits everywhere, so that one mistake is reported once and checking goes on.
+//!
+//! Facts: checking an expression also yields the facts that hold when it evaluates to `true`:
+//! that an access path (such as `principal.manager`) has an attribute (from `has`), or that it is
+//! an entity of certain types (from `is`). Facts flow left to right through `&&`, survive `||`
+//! when both sides establish them, reach the `then` branch of `if` from its condition, and are
+//! lost under `!`. Facts of a `when` clause hold in the clauses after it. An optional attribute
+//! may be read only where a fact proves it present, and an `is` fact narrows the path's type.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use authz_lang::ast;
+use authz_lang::{FileId, Span};
+
+use crate::diagnostics::{did_you_mean, list_names, CheckError, Reporter};
+use crate::schema::{Action, Schema};
+use crate::suggest::suggest;
+use crate::types::{is_identifier, EntityUnion, Field, Name, RecordType, Type, ACTION_TYPE};
+
+/// The types of the request variables while checking one policy or limit.
+#[derive(Clone, Debug)]
+pub struct Environment {
+    /// The type of `principal`.
+    pub principal: Type,
+    /// The type of `resource`.
+    pub resource: Type,
+    /// The type of `context`: a record, or the error type when the actions are unknown.
+    pub context: Type,
+}
+
+/// What the checker learned about one policy, for lowering.
+#[derive(Clone, Debug)]
+pub struct CheckedPolicy {
+    /// The file of the policy.
+    pub file: FileId,
+    /// The index of the policy among the items of its file.
+    pub item: usize,
+    /// The value of its `@id` annotation, if any.
+    pub id: Option<String>,
+    /// `permit` or `forbid`.
+    pub effect: ast::Effect,
+    /// The actions it applies to; `None` for `action: *`.
+    pub actions: Option<Vec<Name>>,
+    /// The environment its conditions were checked in.
+    pub environment: Environment,
+    /// Whether any error was reported for it; such a policy must not be lowered.
+    pub has_errors: bool,
+}
+
+/// What the checker learned about one limit, for lowering.
+#[derive(Clone, Debug)]
+pub struct CheckedLimit {
+    /// The file of the limit.
+    pub file: FileId,
+    /// The index of the limit among the items of its file.
+    pub item: usize,
+    /// The limit's name.
+    pub name: String,
+    /// Whether any error was reported for it.
+    pub has_errors: bool,
+}
+
+/// The periods a limit may count over.
+const LIMIT_UNITS: [&str; 4] = ["second", "minute", "hour", "day"];
+
+/// The generic methods of sets.
+const SET_METHODS: [&str; 4] = ["contains", "containsAll", "containsAny", "isEmpty"];
+
+/// Checks one policy: its scope against the schema and each condition.
+pub(crate) fn check_policy(
+    schema: &Schema,
+    reporter: &mut Reporter<'_>,
+    file: FileId,
+    item: usize,
+    policy: &ast::Policy,
+    id: Option<String>,
+) -> CheckedPolicy {
+    let errors_before = reporter.n_errors;
+    let actions: Option<Vec<&Action>> = match &policy.action.kind {
+        ast::ActionScopeKind::Any => None,
+        ast::ActionScopeKind::One(ident) => Some(
+            schema
+                .resolve_action(file, ident, reporter)
+                .into_iter()
+                .collect(),
+        ),
+        ast::ActionScopeKind::AnyOf(idents) => Some(
+            idents
+                .iter()
+                .filter_map(|ident| schema.resolve_action(file, ident, reporter))
+                .collect(),
+        ),
+    };
+    let principal_scope = resolve_scope(schema, reporter, file, &policy.principal);
+    let resource_scope = resolve_scope(schema, reporter, file, &policy.resource);
+    let some_action_unknown = reporter.n_errors > errors_before;
+
+    if let Some(actions) = &actions {
+        for action in actions {
+            if let ScopeTypes::Exactly(ty) = &principal_scope {
+                if !action.principals.contains(ty) {
+                    reporter.report(
+                        file,
+                        CheckError::ActionPrincipalMismatch {
+                            action: action.name.to_string(),
+                            ty: ty.to_string(),
+                            span: policy.principal.span.into(),
+                            takes: action.principals.to_string(),
+                        },
+                    );
+                }
+            }
+            if let ScopeTypes::Exactly(ty) = &resource_scope {
+                if !action.resources.contains(ty) {
+                    reporter.report(
+                        file,
+                        CheckError::ActionResourceMismatch {
+                            action: action.name.to_string(),
+                            ty: ty.to_string(),
+                            span: policy.resource.span.into(),
+                            takes: action.resources.to_string(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    let environment = match &actions {
+        Some(actions) => {
+            let principals = EntityUnion::new(
+                actions
+                    .iter()
+                    .flat_map(|action| action.principals.members().iter().cloned()),
+            );
+            let resources = EntityUnion::new(
+                actions
+                    .iter()
+                    .flat_map(|action| action.resources.members().iter().cloned()),
+            );
+            let context = if actions.is_empty() && some_action_unknown {
+                Type::Error
+            } else {
+                Type::Record(Arc::new(common_context(actions)))
+            };
+            Environment {
+                principal: principal_scope.to_type(&principals),
+                resource: resource_scope.to_type(&resources),
+                context,
+            }
+        }
+        None => {
+            let principal = principal_scope.to_type(&schema.all_principals);
+            let resource = resource_scope.to_type(&schema.all_resources);
+            if let (Type::Entity(principals), Type::Entity(resources)) = (&principal, &resource) {
+                let fits = schema.actions.values().any(|action| {
+                    action.principals.overlaps(principals) && action.resources.overlaps(resources)
+                });
+                if !fits {
+                    reporter.report(
+                        file,
+                        CheckError::ScopeNeverApplies {
+                            principal: principals.to_string(),
+                            resource: resources.to_string(),
+                            span: policy.effect_span.into(),
+                        },
+                    );
+                }
+            }
+            Environment {
+                principal,
+                resource,
+                context: Type::Record(Arc::default()),
+            }
+        }
+    };
+
+    let mut checker = ExprChecker {
+        schema,
+        reporter,
+        file,
+        environment: &environment,
+    };
+    let mut facts = Facts::default();
+    for condition in &policy.conditions {
+        let (keyword, never) = match condition.kind {
+            ast::ConditionKind::When => ("when", false),
+            ast::ConditionKind::Unless => ("unless", true),
+        };
+        let context = format!("`{keyword}` needs a `Bool`");
+        let typed = checker.expect(&condition.expr, &facts, &Type::Bool, &context);
+        if matches!(strip_parens(&condition.expr).kind, ast::ExprKind::Bool(value) if value == never)
+        {
+            checker.reporter.report(
+                file,
+                CheckError::ConditionAlwaysFalse {
+                    span: condition.keyword_span.to(condition.expr.span).into(),
+                },
+            );
+        }
+        if condition.kind == ast::ConditionKind::When {
+            facts = facts.and(&typed.facts);
+        }
+    }
+    CheckedPolicy {
+        file,
+        item,
+        id,
+        effect: policy.effect,
+        actions: actions.map(|actions| actions.iter().map(|action| action.name.clone()).collect()),
+        environment,
+        has_errors: reporter.n_errors > errors_before,
+    }
+}
+
+/// Checks one limit: its count, unit, condition and keys.
+pub(crate) fn check_limit(
+    schema: &Schema,
+    reporter: &mut Reporter<'_>,
+    file: FileId,
+    item: usize,
+    limit: &ast::LimitDecl,
+) -> CheckedLimit {
+    let errors_before = reporter.n_errors;
+    if limit.count.value < 1 {
+        reporter.report(
+            file,
+            CheckError::LimitCount {
+                span: limit.count.span.into(),
+            },
+        );
+    }
+    if !LIMIT_UNITS.contains(&limit.unit.name.as_str()) {
+        reporter.report(
+            file,
+            CheckError::LimitUnit {
+                name: limit.unit.name.clone(),
+                span: limit.unit.span.into(),
+                help: did_you_mean(suggest(&limit.unit.name, LIMIT_UNITS)),
+            },
+        );
+    }
+    let environment = Environment {
+        principal: Type::Entity(schema.all_principals.clone()),
+        resource: Type::Entity(schema.all_resources.clone()),
+        context: Type::Record(Arc::default()),
+    };
+    let mut checker = ExprChecker {
+        schema,
+        reporter,
+        file,
+        environment: &environment,
+    };
+    // Keys are computed only when the condition holds, so its facts hold for them.
+    let facts = match &limit.condition {
+        Some(condition) => {
+            checker
+                .expect(
+                    condition,
+                    &Facts::default(),
+                    &Type::Bool,
+                    "`when` needs a `Bool`",
+                )
+                .facts
+        }
+        None => Facts::default(),
+    };
+    for key in &limit.keys {
+        let typed = checker.check(key, &facts);
+        let valid = matches!(
+            typed.ty,
+            Type::Entity(_) | Type::String | Type::Long | Type::Error
+        );
+        if !valid {
+            checker.reporter.report(
+                file,
+                CheckError::LimitKey {
+                    ty: typed.ty.to_string(),
+                    span: key.span.into(),
+                },
+            );
+        }
+    }
+    CheckedLimit {
+        file,
+        item,
+        name: limit.name.value.clone(),
+        has_errors: reporter.n_errors > errors_before,
+    }
+}
+
+/// The fields that the contexts of all the actions share with the same type.
+fn common_context(actions: &[&Action]) -> RecordType {
+    let Some((first, rest)) = actions.split_first() else {
+        return RecordType::default();
+    };
+    let mut fields = BTreeMap::new();
+    for (name, field) in &first.context.fields {
+        let mut optional = field.optional;
+        let shared = rest.iter().all(|action| match action.context.field(name) {
+            Some(other) if other.ty == field.ty => {
+                optional |= other.optional;
+                true
+            }
+            _ => false,
+        });
+        if shared {
+            fields.insert(
+                name.clone(),
+                Field {
+                    ty: field.ty.clone(),
+                    optional,
+                },
+            );
+        }
+    }
+    RecordType { fields }
+}
+
+/// The entity types a principal or resource scope allows.
+enum ScopeTypes {
+    /// Whatever the actions take.
+    Any,
+    /// Exactly this type.
+    Exactly(Name),
+    /// The scope names an unknown type.
+    Error,
+}
+
+impl ScopeTypes {
+    fn to_type(&self, from_actions: &EntityUnion) -> Type {
+        match self {
+            ScopeTypes::Any => Type::Entity(from_actions.clone()),
+            ScopeTypes::Exactly(name) => Type::entity(name.clone()),
+            ScopeTypes::Error => Type::Error,
+        }
+    }
+}
+
+fn resolve_scope(
+    schema: &Schema,
+    reporter: &mut Reporter<'_>,
+    file: FileId,
+    scope: &ast::Scope,
+) -> ScopeTypes {
+    let mut resolve = |ident: &ast::Ident| schema.resolve_entity_type(file, ident, reporter);
+    match &scope.kind {
+        ast::ScopeKind::Any => ScopeTypes::Any,
+        ast::ScopeKind::In(entity) => {
+            resolve(&entity.ty);
+            ScopeTypes::Any
+        }
+        ast::ScopeKind::Is(ty) => resolve(ty).map_or(ScopeTypes::Error, ScopeTypes::Exactly),
+        ast::ScopeKind::IsIn(ty, entity) => {
+            let name = resolve(ty);
+            resolve(&entity.ty);
+            name.map_or(ScopeTypes::Error, ScopeTypes::Exactly)
+        }
+        ast::ScopeKind::Eq(entity) => {
+            resolve(&entity.ty).map_or(ScopeTypes::Error, ScopeTypes::Exactly)
+        }
+    }
+}
+
+/// The expression inside any parentheses.
+fn strip_parens(mut expr: &ast::Expr) -> &ast::Expr {
+    while let ast::ExprKind::Paren(inner) = &expr.kind {
+        expr = inner;
+    }
+    expr
+}
+
+/// The access path of an expression, such as `principal.manager`, when it is one; it names the
+/// subject of `has` and `is` facts.
+fn access_path(expr: &ast::Expr) -> Option<String> {
+    match &expr.kind {
+        ast::ExprKind::Var(var) => Some(var.keyword().to_owned()),
+        ast::ExprKind::Attr { base, attr } => {
+            let mut path = access_path(base)?;
+            path.push('.');
+            if is_identifier(&attr.name) {
+                path.push_str(&attr.name);
+            } else {
+                path.push_str(&format!("{:?}", attr.name));
+            }
+            Some(path)
+        }
+        ast::ExprKind::Paren(inner) => access_path(inner),
+        _ => None,
+    }
+}
+
+/// What is known to hold when an expression is true.
+#[derive(Clone, Debug, Default)]
+struct Facts {
+    /// `(path, attribute)`: the path has the attribute.
+    has: Vec<(String, String)>,
+    /// `(path, types)`: the path is an entity of one of the types.
+    is: Vec<(String, EntityUnion)>,
+}
+
+impl Facts {
+    /// The facts of both.
+    fn and(&self, other: &Facts) -> Facts {
+        if other.has.is_empty() && other.is.is_empty() {
+            return self.clone();
+        }
+        let mut facts = self.clone();
+        facts.has.extend(other.has.iter().cloned());
+        facts.is.extend(other.is.iter().cloned());
+        facts
+    }
+
+    /// The facts that hold whichever of the two holds.
+    fn or(&self, other: &Facts) -> Facts {
+        let has = self
+            .has
+            .iter()
+            .filter(|fact| other.has.contains(fact))
+            .cloned()
+            .collect();
+        let mut is = Vec::new();
+        for (path, _) in &self.is {
+            if is
+                .iter()
+                .any(|(seen, _): &(String, EntityUnion)| seen == path)
+            {
+                continue;
+            }
+            if let (Some(left), Some(right)) = (self.narrowing(path), other.narrowing(path)) {
+                is.push((path.clone(), left.union(&right)));
+            }
+        }
+        Facts { has, is }
+    }
+
+    fn has_attr(&self, path: &str, attr: &str) -> bool {
+        self.has.iter().any(|(p, a)| p == path && a == attr)
+    }
+
+    /// The types a path is known to have, when an `is` fact narrows it.
+    fn narrowing(&self, path: &str) -> Option<EntityUnion> {
+        let mut result: Option<EntityUnion> = None;
+        for (p, union) in &self.is {
+            if p == path {
+                result = Some(match result {
+                    Some(current) => current.intersection(union),
+                    None => union.clone(),
+                });
+            }
+        }
+        result
+    }
+}
+
+/// The type of an expression and the facts that hold when it is true.
+struct Typed {
+    ty: Type,
+    facts: Facts,
+}
+
+impl Typed {
+    fn plain(ty: Type) -> Typed {
+        Typed {
+            ty,
+            facts: Facts::default(),
+        }
+    }
+}
+
+/// Checks the expressions of one policy or limit.
+struct ExprChecker<'s, 'r, 'a> {
+    schema: &'s Schema,
+    reporter: &'r mut Reporter<'a>,
+    file: FileId,
+    environment: &'s Environment,
+}
+
+impl ExprChecker<'_, '_, '_> {
+    fn report(&mut self, error: CheckError) {
+        self.reporter.report(self.file, error);
+    }
+
+    /// Checks `expr` and reports it when its type does not fit `expected`; `context` says why
+    /// that type is needed.
+    fn expect(&mut self, expr: &ast::Expr, facts: &Facts, expected: &Type, context: &str) -> Typed {
+        let typed = self.check(expr, facts);
+        if !typed.ty.fits(expected) {
+            self.report(CheckError::TypeMismatch {
+                expected: expected.to_string(),
+                found: typed.ty.to_string(),
+                span: expr.span.into(),
+                context: context.to_owned(),
+                help: None,
+            });
+            return Typed::plain(Type::Error);
+        }
+        typed
+    }
+
+    /// Narrows the type of an access path by the `is` facts about it.
+    fn narrow(&self, expr: &ast::Expr, ty: Type, facts: &Facts) -> Type {
+        let Type::Entity(union) = &ty else {
+            return ty;
+        };
+        match access_path(expr).and_then(|path| facts.narrowing(&path)) {
+            Some(narrowing) => Type::Entity(union.intersection(&narrowing)),
+            None => ty,
+        }
+    }
+
+    fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Typed {
+        match &expr.kind {
+            ast::ExprKind::Bool(_) => Typed::plain(Type::Bool),
+            ast::ExprKind::Int(_) => Typed::plain(Type::Long),
+            ast::ExprKind::Str(_) => Typed::plain(Type::String),
+            ast::ExprKind::Var(var) => {
+                let ty = match var {
+                    ast::Var::Principal => self.environment.principal.clone(),
+                    ast::Var::Resource => self.environment.resource.clone(),
+                    ast::Var::Context => self.environment.context.clone(),
+                    ast::Var::Action => Type::entity(Name::from(ACTION_TYPE)),
+                };
+                Typed::plain(self.narrow(expr, ty, facts))
+            }
+            ast::ExprKind::Call { callee, args } => self.check_call(expr, callee, args, facts),
+            ast::ExprKind::Attr { base, attr } => {
+                let ty = self.check_attr(base, attr, facts);
+                Typed::plain(self.narrow(expr, ty, facts))
+            }
+            ast::ExprKind::MethodCall {
+                receiver,
+                method,
+                args,
+            } => Typed::plain(self.check_method(receiver, method, args, facts)),
+            ast::ExprKind::Has { base, attr } => self.check_has(base, attr, facts),
+            ast::ExprKind::Like { base, pattern: _ } => {
+                self.expect(base, facts, &Type::String, "`like` needs a `String`");
+                Typed::plain(Type::Bool)
+            }
+            ast::ExprKind::Is { base, ty, in_expr } => {
+                self.check_is(base, ty, in_expr.as_deref(), facts)
+            }
+            ast::ExprKind::Unary { op, operand } => {
+                let (expected, context) = match op {
+                    ast::UnaryOp::Not => (Type::Bool, "`!` needs a `Bool`"),
+                    ast::UnaryOp::Neg => (Type::Long, "`-` needs a `Long`"),
+                };
+                self.expect(operand, facts, &expected, context);
+                Typed::plain(expected)
+            }
+            ast::ExprKind::Binary { op, lhs, rhs } => self.check_binary(expr, *op, lhs, rhs, facts),
+            ast::ExprKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => {
+                let cond = self.expect(cond, facts, &Type::Bool, "`if` needs a `Bool` condition");
+                let then_typed = self.check(then_branch, &facts.and(&cond.facts));
+                let else_typed = self.check(else_branch, facts);
+                let ty = match then_typed.ty.join(&else_typed.ty) {
+                    Some(ty) => ty,
+                    None => {
+                        self.report(CheckError::IfBranchMismatch {
+                            then_ty: then_typed.ty.to_string(),
+                            else_ty: else_typed.ty.to_string(),
+                            then_span: then_branch.span.into(),
+                            else_span: else_branch.span.into(),
+                        });
+                        Type::Error
+                    }
+                };
+                let facts = cond.facts.and(&then_typed.facts).or(&else_typed.facts);
+                Typed { ty, facts }
+            }
+            ast::ExprKind::Set(elements) => {
+                let mut element_ty = Type::Never;
+                for element in elements {
+                    let typed = self.check(element, facts);
+                    match element_ty.join(&typed.ty) {
+                        Some(joined) => element_ty = joined,
+                        None => self.report(CheckError::MixedSet {
+                            first: element_ty.to_string(),
+                            found: typed.ty.to_string(),
+                            span: element.span.into(),
+                        }),
+                    }
+                }
+                Typed::plain(Type::Set(Box::new(element_ty)))
+            }
+            ast::ExprKind::Record(entries) => {
+                let mut fields = BTreeMap::new();
+                let mut seen: Vec<(&str, Span)> = Vec::new();
+                for (name, value) in entries {
+                    let ty = self.check(value, facts).ty;
+                    if let Some((_, previous)) = seen.iter().find(|(seen, _)| *seen == name.name) {
+                        self.report(CheckError::DuplicateField {
+                            name: name.name.clone(),
+                            span: name.span.into(),
+                            previous: (*previous).into(),
+                        });
+                        continue;
+                    }
+                    seen.push((&name.name, name.span));
+                    fields.insert(
+                        Name::from(name.name.as_str()),
+                        Field {
+                            ty,
+                            optional: false,
+                        },
+                    );
+                }
+                Typed::plain(Type::Record(Arc::new(RecordType { fields })))
+            }
+            ast::ExprKind::Paren(inner) => self.check(inner, facts),
+            ast::ExprKind::Error => Typed::plain(Type::Error),
+        }
+    }
+
+    fn check_call(
+        &mut self,
+        expr: &ast::Expr,
+        callee: &ast::Ident,
+        args: &[ast::Expr],
+        facts: &Facts,
+    ) -> Typed {
+        if let Some((name, _)) = self.schema.entity_types.get_key_value(callee.name.as_str()) {
+            let name = name.clone();
+            self.check_entity_literal(expr, &name, args, facts);
+            return Typed::plain(Type::entity(name));
+        }
+        let Some(function) = authz_stdlib::signatures::function(&callee.name) else {
+            for arg in args {
+                self.check(arg, facts);
+            }
+            let candidates = authz_stdlib::FUNCTIONS
+                .iter()
+                .map(|function| function.name)
+                .chain(self.schema.entity_types.keys().map(|name| &**name));
+            let help = match suggest(&callee.name, candidates) {
+                Some(name) => Some(format!("did you mean `{name}`?")),
+                None => {
+                    let names: Vec<&str> = authz_stdlib::FUNCTIONS
+                        .iter()
+                        .map(|function| function.name)
+                        .collect();
+                    Some(format!(
+                        "the functions are {}; an entity literal needs a declared entity type",
+                        list_names(&names)
+                    ))
+                }
+            };
+            self.report(CheckError::UnknownFunction {
+                name: callee.name.clone(),
+                span: callee.span.into(),
+                help,
+            });
+            return Typed::plain(Type::Error);
+        };
+        let ret = Type::from_stdlib(function.ret);
+        let signature = format!(
+            "`{}({})` returns {}",
+            function.name,
+            function
+                .params
+                .iter()
+                .map(|ty| ty.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+            function.doc
+        );
+        if !self.check_arity(
+            function.name,
+            function.params.len(),
+            args.len(),
+            expr.span,
+            Some(signature),
+        ) {
+            for arg in args {
+                self.check(arg, facts);
+            }
+            return Typed::plain(ret);
+        }
+        let mut all_valid = true;
+        for (arg, param) in args.iter().zip(function.params) {
+            let context = format!("`{}` needs a `{}`", function.name, param.name());
+            let typed = self.expect(arg, facts, &Type::from_stdlib(*param), &context);
+            all_valid &= !typed.ty.is_error();
+        }
+        if let ([arg], true) = (args, all_valid) {
+            if let ast::ExprKind::Str(text) = &strip_parens(arg).kind {
+                if let Err(err) = authz_stdlib::signatures::validate_literal(function, text) {
+                    self.report(CheckError::InvalidLiteral {
+                        function: function.name.to_owned(),
+                        message: err.to_string(),
+                        span: arg.span.into(),
+                        ty: function.ret.name().to_owned(),
+                        help: Some(format!("`{}` takes {}", function.name, function.doc)),
+                    });
+                }
+            }
+        }
+        Typed::plain(ret)
+    }
+
+    fn check_entity_literal(
+        &mut self,
+        expr: &ast::Expr,
+        ty: &Name,
+        args: &[ast::Expr],
+        facts: &Facts,
+    ) {
+        let problem = match args {
+            [] => "no id given".to_owned(),
+            [arg] => match &arg.kind {
+                ast::ExprKind::Str(id) => {
+                    if &**ty == ACTION_TYPE && self.schema.action(id).is_none() {
+                        self.report(CheckError::UnknownAction {
+                            name: id.clone(),
+                            span: arg.span.into(),
+                            help: did_you_mean(self.schema.suggest_action(id)),
+                        });
+                    }
+                    return;
+                }
+                _ => {
+                    self.check(arg, facts);
+                    "the id is not a string literal".to_owned()
+                }
+            },
+            _ => {
+                for arg in args {
+                    self.check(arg, facts);
+                }
+                format!("{} arguments given", args.len())
+            }
+        };
+        self.report(CheckError::BadEntityLiteral {
+            ty: ty.to_string(),
+            span: expr.span.into(),
+            problem,
+        });
+    }
+
+    /// Reports a wrong number of arguments; true when the number is right.
+    fn check_arity(
+        &mut self,
+        name: &str,
+        expected: usize,
+        found: usize,
+        span: Span,
+        help: Option<String>,
+    ) -> bool {
+        if expected == found {
+            return true;
+        }
+        let expected = match expected {
+            0 => "no arguments".to_owned(),
+            1 => "1 argument".to_owned(),
+            n => format!("{n} arguments"),
+        };
+        self.report(CheckError::WrongArity {
+            name: name.to_owned(),
+            expected,
+            found,
+            verb: if found == 1 { "was" } else { "were" }.to_owned(),
+            span: span.into(),
+            help,
+        });
+        false
+    }
+
+    /// The type of `base.attr`.
+    fn check_attr(&mut self, base: &ast::Expr, attr: &ast::Ident, facts: &Facts) -> Type {
+        let base_ty = self.check(base, facts).ty;
+        let path = access_path(base);
+        let field = match &base_ty {
+            Type::Error => return Type::Error,
+            Type::Entity(union) => match self.entity_attribute(union, attr, path.as_deref()) {
+                Some(field) => field,
+                None => return Type::Error,
+            },
+            Type::Record(record) => match record.field(&attr.name) {
+                Some(field) => field.clone(),
+                None => {
+                    self.unknown_record_field(record, &base_ty, attr, path.as_deref());
+                    return Type::Error;
+                }
+            },
+            other => {
+                self.report(CheckError::NotARecord {
+                    operation: "attribute access".to_owned(),
+                    ty: other.to_string(),
+                    span: base.span.into(),
+                });
+                return Type::Error;
+            }
+        };
+        if field.optional
+            && !path
+                .as_deref()
+                .is_some_and(|path| facts.has_attr(path, &attr.name))
+        {
+            let help = match &path {
+                Some(path) => format!(
+                    "guard it with `{path} has {} && ...`",
+                    shown_field(&attr.name)
+                ),
+                None => "read it from a variable or an attribute path that a `has` test can guard"
+                    .to_owned(),
+            };
+            self.report(CheckError::UnguardedOptionalAttribute {
+                attr: attr.name.clone(),
+                span: attr.span.into(),
+                help: Some(help),
+            });
+        }
+        field.ty
+    }
+
+    fn unknown_record_field(
+        &mut self,
+        record: &RecordType,
+        base_ty: &Type,
+        attr: &ast::Ident,
+        path: Option<&str>,
+    ) {
+        let ty = match path {
+            Some(path) => path.to_owned(),
+            None => base_ty.to_string(),
+        };
+        let help = did_you_mean(suggest(&attr.name, record.fields.keys().map(|name| &**name)))
+            .or_else(|| (path == Some("context") && record.fields.is_empty()).then(|| {
+                "the context has the fields that all the policy's actions declare `with` the same type; a policy for `action: *` and a limit have none".to_owned()
+            }));
+        self.report(CheckError::UnknownAttribute {
+            attr: attr.name.clone(),
+            ty,
+            span: attr.span.into(),
+            help,
+        });
+    }
+
+    /// The attribute `attr` of an entity of one of the types of `union`; reported and `None`
+    /// when some type lacks it or the types disagree.
+    fn entity_attribute(
+        &mut self,
+        union: &EntityUnion,
+        attr: &ast::Ident,
+        path: Option<&str>,
+    ) -> Option<Field> {
+        let mut found: Vec<(&Name, &Field)> = Vec::new();
+        let mut missing: Vec<&Name> = Vec::new();
+        for member in union.members() {
+            match self
+                .schema
+                .entity_type(member)
+                .and_then(|ty| ty.attrs.field(&attr.name))
+            {
+                Some(field) => found.push((member, field)),
+                None => missing.push(member),
+            }
+        }
+        let Some(((_, first), rest)) = found.split_first() else {
+            if union.is_empty() {
+                return None;
+            }
+            let candidates = union
+                .members()
+                .iter()
+                .filter_map(|member| self.schema.entity_type(member))
+                .flat_map(|ty| ty.attrs.fields.keys().map(|name| &**name));
+            let help = did_you_mean(suggest(&attr.name, candidates));
+            self.report(CheckError::UnknownAttribute {
+                attr: attr.name.clone(),
+                ty: union.to_string(),
+                span: attr.span.into(),
+                help,
+            });
+            return None;
+        };
+        let having: Vec<&str> = found.iter().map(|(name, _)| &***name).collect();
+        let narrow_help = |having: &[&str]| match (path, having) {
+            (Some(path), [one]) => Some(format!("narrow it with `{path} is {one}`")),
+            (Some(path), [first, ..]) => Some(format!(
+                "narrow it with `{path} is {first}` (or another type that has it)"
+            )),
+            _ => Some("narrow the type with an `is` test".to_owned()),
+        };
+        if !missing.is_empty() {
+            self.report(CheckError::AttributeNotOnAllTypes {
+                attr: attr.name.clone(),
+                ty: union.to_string(),
+                span: attr.span.into(),
+                missing: EntityUnion::new(missing.into_iter().cloned()).to_string(),
+                help: narrow_help(&having),
+            });
+            return None;
+        }
+        if rest.iter().any(|(_, field)| field.ty != first.ty) {
+            let details: Vec<String> = found
+                .iter()
+                .map(|(name, field)| format!("`{}` on `{name}`", field.ty))
+                .collect();
+            self.report(CheckError::AttributeTypeDiffers {
+                attr: attr.name.clone(),
+                ty: union.to_string(),
+                span: attr.span.into(),
+                details: details.join(", "),
+                help: narrow_help(&having),
+            });
+            return None;
+        }
+        let optional = found.iter().any(|(_, field)| field.optional);
+        Some(Field {
+            ty: first.ty.clone(),
+            optional,
+        })
+    }
+
+    fn check_has(&mut self, base: &ast::Expr, attr: &ast::Ident, facts: &Facts) -> Typed {
+        let base_ty = self.check(base, facts).ty;
+        let path = access_path(base);
+        match &base_ty {
+            Type::Error => {}
+            Type::Entity(union) => {
+                let declared = union.is_empty()
+                    || union.members().iter().any(|member| {
+                        self.schema
+                            .entity_type(member)
+                            .is_some_and(|ty| ty.attrs.field(&attr.name).is_some())
+                    });
+                if !declared {
+                    let candidates = union
+                        .members()
+                        .iter()
+                        .filter_map(|member| self.schema.entity_type(member))
+                        .flat_map(|ty| ty.attrs.fields.keys().map(|name| &**name));
+                    let help = did_you_mean(suggest(&attr.name, candidates));
+                    self.report(CheckError::UnknownAttribute {
+                        attr: attr.name.clone(),
+                        ty: union.to_string(),
+                        span: attr.span.into(),
+                        help,
+                    });
+                }
+            }
+            Type::Record(record) => {
+                if record.field(&attr.name).is_none() {
+                    self.unknown_record_field(record, &base_ty, attr, path.as_deref());
+                }
+            }
+            other => {
+                self.report(CheckError::NotARecord {
+                    operation: "`has`".to_owned(),
+                    ty: other.to_string(),
+                    span: base.span.into(),
+                });
+            }
+        }
+        let mut result = Facts::default();
+        if let Some(path) = path {
+            result.has.push((path, attr.name.clone()));
+        }
+        Typed {
+            ty: Type::Bool,
+            facts: result,
+        }
+    }
+
+    fn check_is(
+        &mut self,
+        base: &ast::Expr,
+        ty: &ast::Ident,
+        in_expr: Option<&ast::Expr>,
+        facts: &Facts,
+    ) -> Typed {
+        let base_ty = self.check(base, facts).ty;
+        if !matches!(base_ty, Type::Entity(_) | Type::Error) {
+            self.report(CheckError::TypeMismatch {
+                expected: "an entity".to_owned(),
+                found: base_ty.to_string(),
+                span: base.span.into(),
+                context: "`is` tests the type of an entity".to_owned(),
+                help: None,
+            });
+        }
+        let name = self
+            .schema
+            .resolve_entity_type(self.file, ty, self.reporter);
+        if let Some(in_expr) = in_expr {
+            let in_ty = self.check(in_expr, facts).ty;
+            let valid = match &in_ty {
+                Type::Entity(_) | Type::Error => true,
+                Type::Set(element) => {
+                    matches!(**element, Type::Entity(_) | Type::Never | Type::Error)
+                }
+                _ => false,
+            };
+            if !valid {
+                self.report(CheckError::TypeMismatch {
+                    expected: "an entity or a set of entities".to_owned(),
+                    found: in_ty.to_string(),
+                    span: in_expr.span.into(),
+                    context: "`is ... in` tests hierarchy membership".to_owned(),
+                    help: None,
+                });
+            }
+        }
+        let mut result = Facts::default();
+        if let (Some(path), Some(name)) = (access_path(base), name) {
+            result.is.push((path, EntityUnion::single(name)));
+        }
+        Typed {
+            ty: Type::Bool,
+            facts: result,
+        }
+    }
+
+    fn check_method(
+        &mut self,
+        receiver: &ast::Expr,
+        method: &ast::Ident,
+        args: &[ast::Expr],
+        facts: &Facts,
+    ) -> Type {
+        let receiver_ty = self.check(receiver, facts).ty;
+        let name = method.name.as_str();
+        let span = method
+            .span
+            .to(args.last().map_or(method.span, |arg| arg.span));
+        match &receiver_ty {
+            Type::Error => {
+                for arg in args {
+                    self.check(arg, facts);
+                }
+                return Type::Error;
+            }
+            Type::Set(element) if SET_METHODS.contains(&name) => {
+                return self.check_set_method(name, element, args, span, facts);
+            }
+            _ => {}
+        }
+        if let Some(stdlib_ty) = receiver_ty.as_stdlib() {
+            if let Some(signature) = authz_stdlib::signatures::method_of(stdlib_ty, name) {
+                let ret = Type::from_stdlib(signature.ret);
+                let params: Vec<&str> = signature.params.iter().map(|ty| ty.name()).collect();
+                let help = Some(format!(
+                    "`{}.{name}({})` returns `{}`",
+                    signature.receiver,
+                    params.join(", "),
+                    signature.ret
+                ));
+                if self.check_arity(name, signature.params.len(), args.len(), span, help) {
+                    for (arg, param) in args.iter().zip(signature.params) {
+                        let context = format!("`{name}` needs a `{}`", param.name());
+                        self.expect(arg, facts, &Type::from_stdlib(*param), &context);
+                    }
+                } else {
+                    for arg in args {
+                        self.check(arg, facts);
+                    }
+                }
+                return ret;
+            }
+        }
+        for arg in args {
+            self.check(arg, facts);
+        }
+        let mut receivers: Vec<String> = authz_stdlib::signatures::methods_named(name)
+            .map(|method| format!("`{}`", method.receiver))
+            .collect();
+        if SET_METHODS.contains(&name) {
+            receivers.push("sets".to_owned());
+        }
+        if !receivers.is_empty() {
+            self.report(CheckError::MethodWrongReceiver {
+                name: name.to_owned(),
+                receiver: receiver_ty.to_string(),
+                span: receiver.span.into(),
+                help: Some(format!(
+                    "`{name}` is a method of {}",
+                    receivers.join(" and ")
+                )),
+            });
+            return Type::Error;
+        }
+        let own_methods: Vec<&str> = match (&receiver_ty, receiver_ty.as_stdlib()) {
+            (Type::Set(_), _) => SET_METHODS.to_vec(),
+            (_, Some(stdlib_ty)) => authz_stdlib::signatures::methods_of(stdlib_ty)
+                .map(|method| method.name)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let help = match suggest(name, own_methods.iter().copied()) {
+            Some(suggestion) => Some(format!("did you mean `{suggestion}`?")),
+            None if own_methods.is_empty() => Some(format!("`{receiver_ty}` has no methods")),
+            None => Some(format!(
+                "the methods of `{receiver_ty}` are {}",
+                list_names(&own_methods)
+            )),
+        };
+        self.report(CheckError::UnknownMethod {
+            name: name.to_owned(),
+            receiver: receiver_ty.to_string(),
+            span: method.span.into(),
+            help,
+        });
+        Type::Error
+    }
+
+    fn check_set_method(
+        &mut self,
+        name: &str,
+        element: &Type,
+        args: &[ast::Expr],
+        span: Span,
+        facts: &Facts,
+    ) -> Type {
+        let n_params = usize::from(name != "isEmpty");
+        if !self.check_arity(name, n_params, args.len(), span, None) {
+            for arg in args {
+                self.check(arg, facts);
+            }
+            return Type::Bool;
+        }
+        let Some(arg) = args.first() else {
+            return Type::Bool;
+        };
+        let typed = self.check(arg, facts);
+        let (expected, fits) = if name == "contains" {
+            (element.clone(), typed.ty.is_comparable(element))
+        } else {
+            let set = Type::Set(Box::new(element.clone()));
+            let fits =
+                matches!(typed.ty, Type::Set(_) | Type::Error) && typed.ty.is_comparable(&set);
+            (set, fits)
+        };
+        if !fits {
+            self.report(CheckError::TypeMismatch {
+                expected: expected.to_string(),
+                found: typed.ty.to_string(),
+                span: arg.span.into(),
+                context: format!("`{name}` on a `Set<{element}>` needs a `{expected}`"),
+                help: None,
+            });
+        }
+        Type::Bool
+    }
+
+    fn check_binary(
+        &mut self,
+        expr: &ast::Expr,
+        op: ast::BinaryOp,
+        lhs: &ast::Expr,
+        rhs: &ast::Expr,
+        facts: &Facts,
+    ) -> Typed {
+        let symbol = op.symbol();
+        match op {
+            ast::BinaryOp::And => {
+                let context = "`&&` needs `Bool` operands";
+                let left = self.expect(lhs, facts, &Type::Bool, context);
+                let right = self.expect(rhs, &facts.and(&left.facts), &Type::Bool, context);
+                Typed {
+                    ty: Type::Bool,
+                    facts: left.facts.and(&right.facts),
+                }
+            }
+            ast::BinaryOp::Or => {
+                let context = "`||` needs `Bool` operands";
+                let left = self.expect(lhs, facts, &Type::Bool, context);
+                let right = self.expect(rhs, facts, &Type::Bool, context);
+                Typed {
+                    ty: Type::Bool,
+                    facts: left.facts.or(&right.facts),
+                }
+            }
+            ast::BinaryOp::Eq | ast::BinaryOp::Ne => {
+                let left = self.check(lhs, facts).ty;
+                let right = self.check(rhs, facts).ty;
+                if !left.is_comparable(&right) {
+                    self.report(CheckError::IncomparableTypes {
+                        op: symbol.to_owned(),
+                        left: left.to_string(),
+                        right: right.to_string(),
+                        span: expr.span.into(),
+                        outcome: if op == ast::BinaryOp::Eq {
+                            "false"
+                        } else {
+                            "true"
+                        }
+                        .to_owned(),
+                    });
+                }
+                Typed::plain(Type::Bool)
+            }
+            ast::BinaryOp::Lt | ast::BinaryOp::Le | ast::BinaryOp::Gt | ast::BinaryOp::Ge => {
+                let left = self.check(lhs, facts).ty;
+                let right = self.check(rhs, facts).ty;
+                let ordered = |ty: &Type| {
+                    matches!(
+                        ty,
+                        Type::Long | Type::Timestamp | Type::Duration | Type::Error
+                    )
+                };
+                let mut both_ordered = true;
+                for (ty, operand) in [(&left, lhs), (&right, rhs)] {
+                    if !ordered(ty) {
+                        both_ordered = false;
+                        self.report(CheckError::NotOrdered {
+                            op: symbol.to_owned(),
+                            ty: ty.to_string(),
+                            span: operand.span.into(),
+                        });
+                    }
+                }
+                if both_ordered && !left.is_comparable(&right) {
+                    self.report(CheckError::TypeMismatch {
+                        expected: left.to_string(),
+                        found: right.to_string(),
+                        span: rhs.span.into(),
+                        context: format!("`{symbol}` needs operands of the same type"),
+                        help: None,
+                    });
+                }
+                Typed::plain(Type::Bool)
+            }
+            ast::BinaryOp::In => {
+                let left = self.check(lhs, facts).ty;
+                let right = self.check(rhs, facts).ty;
+                self.check_in(expr, &left, &right);
+                Typed::plain(Type::Bool)
+            }
+            ast::BinaryOp::Add | ast::BinaryOp::Sub | ast::BinaryOp::Mul => {
+                let context = format!("`{symbol}` needs `Long` operands");
+                self.expect(lhs, facts, &Type::Long, &context);
+                self.expect(rhs, facts, &Type::Long, &context);
+                Typed::plain(Type::Long)
+            }
+        }
+    }
+
+    /// Checks `left in right`: hierarchy membership (an entity in an entity or in a set of
+    /// entities) or element membership (a `T` in a `Set<T>`).
+    fn check_in(&mut self, expr: &ast::Expr, left: &Type, right: &Type) {
+        let problem: Option<(String, Option<String>)> = match (left, right) {
+            (Type::Error, _) | (_, Type::Error) => None,
+            (Type::Entity(_), Type::Entity(_)) => None,
+            (_, Type::Entity(_)) => Some(("only an entity can be in an entity".to_owned(), None)),
+            (Type::Entity(_), Type::Set(element))
+                if matches!(**element, Type::Entity(_) | Type::Never) =>
+            {
+                None
+            }
+            (_, Type::Set(element)) if left.is_comparable(element) => None,
+            (_, Type::Set(element)) => {
+                Some((format!("a `{right}` holds `{element}` values"), None))
+            }
+            (Type::String, Type::String) => Some((
+                "`in` needs an entity or a set on the right".to_owned(),
+                Some("to test for a substring, try `haystack.contains(needle)`".to_owned()),
+            )),
+            _ => Some((
+                "`in` needs an entity or a set on the right".to_owned(),
+                None,
+            )),
+        };
+        if let Some((reason, help)) = problem {
+            self.report(CheckError::InvalidIn {
+                left: left.to_string(),
+                right: right.to_string(),
+                span: expr.span.into(),
+                reason,
+                help,
+            });
+        }
+    }
+}
+
+/// A field name as it would be written after `.` or `has`.
+fn shown_field(name: &str) -> String {
+    if is_identifier(name) {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
+}
