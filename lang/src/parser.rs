@@ -378,7 +378,23 @@ impl<'t> Parser<'t> {
         })
     }
 
+    /// A type; types nest (`Set<Set<T>>`, records in records) within the same bound as
+    /// expressions, so that no input can overflow the stack.
     fn type_expr(&mut self) -> PResult<TypeExpr> {
+        if self.nesting >= MAX_NESTING {
+            let span = self.token().span;
+            return Err(self.report(SyntaxError::NestingTooDeep {
+                limit: MAX_NESTING,
+                span,
+            }));
+        }
+        self.nesting += 1;
+        let result = self.unbounded_type_expr();
+        self.nesting -= 1;
+        result
+    }
+
+    fn unbounded_type_expr(&mut self) -> PResult<TypeExpr> {
         if self.at(TokenKind::LBrace) {
             return Ok(TypeExpr::Record(self.record_type()?));
         }
