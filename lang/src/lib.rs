@@ -7,10 +7,12 @@
 
 pub mod ast;
 pub mod diagnostics;
+pub mod format;
 pub mod lexer;
 pub mod parser;
 pub mod span;
 
 pub use diagnostics::SyntaxError;
+pub use format::{format_file, format_source};
 pub use parser::{parse, Parse};
 pub use span::{FileId, LineCol, SourceFile, Span};
