@@ -1,7 +1,12 @@
 //! The normative grammar `lang/grammar/authz.pest` on its own: it accepts the programs that
 //! docs/language.md shows or allows, and rejects the ones the reference rules out.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 #[path = "conformance/cases.rs"]
 mod cases;
@@ -34,7 +39,10 @@ fn doc_examples() -> Vec<String> {
 #[test]
 fn grammar_accepts_the_examples_of_the_reference() {
     let examples = doc_examples();
-    assert!(!examples.is_empty(), "docs/language.md has no ```authz block");
+    assert!(
+        !examples.is_empty(),
+        "docs/language.md has no ```authz block"
+    );
     for example in examples {
         if let Some(error) = grammar::error(&example) {
             panic!("the grammar rejects an example of docs/language.md:\n{example}\n{error}");
@@ -48,11 +56,38 @@ fn grammar_accepts_valid_programs() {
         .iter()
         .filter_map(|text| grammar::error(text).map(|error| format!("{text:?}\n{error}")))
         .collect();
-    assert!(failures.is_empty(), "the grammar rejects valid programs:\n\n{}", failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "the grammar rejects valid programs:\n\n{}",
+        failures.join("\n\n")
+    );
 }
 
 #[test]
 fn grammar_rejects_invalid_programs() {
-    let failures: Vec<&str> = cases::INVALID.iter().copied().filter(|text| grammar::accepts(text)).collect();
-    assert!(failures.is_empty(), "the grammar accepts invalid programs:\n{failures:#?}");
+    let failures: Vec<&str> = cases::INVALID
+        .iter()
+        .copied()
+        .filter(|text| grammar::accepts(text))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "the grammar accepts invalid programs:\n{failures:#?}"
+    );
+}
+
+#[path = "conformance/generator.rs"]
+#[allow(dead_code)]
+mod generator;
+
+#[test]
+fn grammar_accepts_generated_programs() {
+    let mut generator = generator::Generator::new(7);
+    for _ in 0..2_000 {
+        let tokens = generator.file();
+        let text = generator::render(&tokens, generator.rng());
+        if let Some(error) = grammar::error(&text) {
+            panic!("the grammar rejects a generated program:\n{text}\n{error}");
+        }
+    }
 }

@@ -82,6 +82,19 @@ pub const VALID: &[&str] = &[
     // Words that start like keywords are identifiers.
     "entity inside in [iffy, thenx, permits, truex, Settle];",
     "permit principal: *, action: *, resource: * when principalx() == contexts();",
+    // More corners.
+    "permit principal: *, action: *, resource: * when principal is User in a().b && -principal is User;",
+    "permit principal: *, action: *, resource: * when !a() == b() && -1 in [1] && action == Action(\"read\");",
+    "permit principal: *, action: *, resource: * when context.with && {\"a\": 1} == {};",
+    "limit \"x\" 1 per minute per a(), if b() then 1 else 2 when c();",
+    "route GET \"\" => read Order(\"\");",
+    "entity A;//x",
+    "entity A; ///x",
+    "// c\rentity A;",
+    "entity A in B {}",
+    "permit principal: *, action: *, resource: * when \"nul\u{0}\\0\" == \"\";",
+    "permit principal: *, action: *, resource: * when 00000000000000000000000000001 == 1;",
+    r#"permit principal: *, action: *, resource: * when "\u{000000}\u{0FFFFF}\u{10fffF}" == "";"#,
 ];
 
 /// Programs the language reference says are invalid, one rule each.
@@ -202,4 +215,28 @@ pub const INVALID: &[&str] = &[
     "permit principal: *, action: *, resource: * when 1 - - > 2;",
     "permit principal: *, action: *, resource: * when principal.(x);",
     "permit principal: *, action: *, resource: * when Set<Long>;",
+    // More corners.
+    "permit principal: *, action: *, resource: * when a() has x.y;",
+    "permit principal: *, action: *, resource: * when a() like \"x\".y;",
+    "permit principal: *, action: *, resource: * when principal is User.x;",
+    "permit principal: *, action: *, resource: * when a().b(1)(2);",
+    "permit principal: *, action: *, resource: * when f()();",
+    "permit principal: *, action: *, resource: * when \"a\"();",
+    "permit principal: *, action: *, resource: * when principal();",
+    "permit principal: *, action: *, resource: * when {,} == {};",
+    "permit principal: *, action: *, resource: * when {1: 2} == {};",
+    "permit principal: *, action: *, resource: * when a() is User in b() == c();",
+    "entity A in [B C];",
+    "action a : B -> C | ;",
+    "permit principal: A in B(\"x\") in C(\"y\"), action: *, resource: *;",
+    "permit principal: * in X(\"y\"), action: *, resource: *;",
+    "entity \u{c4};",
+    "limit \"x\" 1_000 per minute;",
+    "limit \"x\" 1e3 per minute;",
+    "limit \"x\" 0x10 per minute;",
+    r#"permit principal: *, action: *, resource: * when "\u{0010FFFF}" == "";"#,
+    r#"permit principal: *, action: *, resource: * when "\u{ 41}" == "";"#,
+    "permit principal: *, action: *, resource: * when \"\\\r\" == \"\";",
+    "entity A;\u{b}",
+    "entity A; \"open",
 ];

@@ -14,5 +14,7 @@ pub fn accepts(text: &str) -> bool {
 /// The grammar's error message for `text`, or `None` when it accepts it.
 pub fn error(text: &str) -> Option<String> {
     use pest::Parser;
-    AuthzGrammar::parse(Rule::file, text).err().map(|e| e.to_string())
+    AuthzGrammar::parse(Rule::file, text)
+        .err()
+        .map(|e| e.to_string())
 }
