@@ -185,14 +185,16 @@ pub enum CheckError {
         #[help]
         help: Option<String>,
     },
-    /// Two routes with the same method and the same path pattern.
-    #[error("route `{method} {path}` is declared more than once")]
+    /// Two routes with the same method and the same path pattern (parameter names aside).
+    #[error("routes `{method} {other_path}` and `{method} {path}` match the same requests")]
     #[diagnostic(code(authz::check::duplicate_route))]
     DuplicateRoute {
         /// The method.
         method: String,
         /// The path template.
         path: String,
+        /// The first route's path template.
+        other_path: String,
         /// The second route's template.
         #[label("declared again here")]
         span: SourceSpan,
@@ -204,25 +206,27 @@ pub enum CheckError {
         help: Option<String>,
     },
     /// Two routes that can match the same request, neither more specific than the other.
-    #[error("routes `{method} {path}` and `{other_method} {other_path}` are ambiguous")]
+    #[error("routes `{other_method} {other_path}` and `{method} {path}` are ambiguous")]
     #[diagnostic(code(authz::check::ambiguous_routes))]
     AmbiguousRoutes {
-        /// This route's method.
+        /// The later route's method.
         method: String,
-        /// This route's template.
+        /// The later route's template.
         path: String,
-        /// The other route's method.
+        /// The earlier route's method.
         other_method: String,
-        /// The other route's template.
+        /// The earlier route's template.
         other_path: String,
-        /// This route's template.
-        #[label("this route matches `{example}`")]
+        /// The later route's template.
+        #[label("{span_label}")]
         span: SourceSpan,
+        /// The label of the later route.
+        span_label: String,
+        /// The earlier route's template, when it is in the same file.
+        #[label("this route matches `{example}`")]
+        other: Option<SourceSpan>,
         /// A request path both routes match.
         example: String,
-        /// The other route's template, when it is in the same file.
-        #[label("and so does this one")]
-        other: Option<SourceSpan>,
         /// How to resolve it, and where the other route is when it is in another file.
         #[help]
         help: Option<String>,
@@ -393,7 +397,7 @@ pub enum CheckError {
         help: Option<String>,
     },
     /// An attribute read from an entity of several possible types that declare it differently.
-    #[error("attribute `{attr}` has different types on the types of `{ty}`")]
+    #[error("attribute `{attr}` does not have the same type on every type of `{ty}`")]
     #[diagnostic(code(authz::check::attribute_type_differs))]
     AttributeTypeDiffers {
         /// The attribute.
@@ -435,10 +439,10 @@ pub enum CheckError {
         span: SourceSpan,
     },
     /// An expression of one type where another was required.
-    #[error("type mismatch: expected `{expected}`, found `{found}`")]
+    #[error("type mismatch: expected {expected}, found `{found}`")]
     #[diagnostic(code(authz::check::type_mismatch))]
     TypeMismatch {
-        /// The type required.
+        /// The type required, quoted as a type (`` `Bool` ``) or described ("an entity").
         expected: String,
         /// The type found.
         found: String,

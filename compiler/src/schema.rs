@@ -211,19 +211,21 @@ impl Schema {
             schema.all_principals = schema.all_principals.union(&action.principals);
             schema.all_resources = schema.all_resources.union(&action.resources);
         }
-        let mut route_shapes: HashMap<(Method, String), Location> = HashMap::new();
+        let mut route_shapes: HashMap<(Method, String), (Location, String)> = HashMap::new();
         for &(file, tree) in files {
             for item in &tree.items {
                 if let ast::ItemKind::Route(decl) = &item.kind {
                     if let Some(route) = schema.check_route(file, decl, reporter) {
                         let key = (route.method, route.template.shape());
-                        if let Some(previous) = route_shapes.get(&key) {
+                        if let Some((previous, other_path)) = route_shapes.get(&key) {
+                            let other_path = other_path.clone();
                             let (previous, help) = reporter.first_declared(file, *previous);
                             reporter.report(
                                 file,
                                 CheckError::DuplicateRoute {
                                     method: route.method.name().to_owned(),
                                     path: route.path.clone(),
+                                    other_path,
                                     span: route.location.span.into(),
                                     previous,
                                     help,
@@ -231,7 +233,7 @@ impl Schema {
                             );
                             continue;
                         }
-                        route_shapes.insert(key, route.location);
+                        route_shapes.insert(key, (route.location, route.path.clone()));
                         schema.routes.push(route);
                     }
                 }
@@ -603,10 +605,11 @@ fn check_ambiguous_routes(routes: &[Route], reporter: &mut Reporter<'_>) {
             let example = routes::common_path(&route.template.segments, &other.template.segments)
                 .unwrap_or_else(|| "/".to_owned());
             let (other_span, elsewhere) = reporter.elsewhere(route.location.file, other.location);
-            let advice = "make one route strictly more specific, for example with a literal segment, or merge them";
-            let help = match elsewhere {
-                Some(elsewhere) => format!("{advice}; the other route is in {elsewhere}"),
-                None => advice.to_owned(),
+            let span_label = match elsewhere {
+                Some(elsewhere) => {
+                    format!("this route and the route in {elsewhere} both match `{example}`")
+                }
+                None => "and so does this one".to_owned(),
             };
             reporter.report(
                 route.location.file,
@@ -616,9 +619,13 @@ fn check_ambiguous_routes(routes: &[Route], reporter: &mut Reporter<'_>) {
                     other_method: other.method.name().to_owned(),
                     other_path: other.path.clone(),
                     span: route.location.span.into(),
-                    example,
+                    span_label,
                     other: other_span,
-                    help: Some(help),
+                    example,
+                    help: Some(
+                        "make one route strictly more specific, for example with a literal segment, or merge them"
+                            .to_owned(),
+                    ),
                 },
             );
         }

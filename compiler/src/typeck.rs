@@ -186,6 +186,7 @@ pub(crate) fn check_policy(
         reporter,
         file,
         environment: &environment,
+        origin: Origin::Policy(actions.as_deref()),
     };
     let mut facts = Facts::default();
     for condition in &policy.conditions {
@@ -256,6 +257,7 @@ pub(crate) fn check_limit(
         reporter,
         file,
         environment: &environment,
+        origin: Origin::Limit,
     };
     // Keys are computed only when the condition holds, so its facts hold for them.
     let facts = match &limit.condition {
@@ -480,6 +482,15 @@ struct ExprChecker<'s, 'r, 'a> {
     reporter: &'r mut Reporter<'a>,
     file: FileId,
     environment: &'s Environment,
+    origin: Origin<'s>,
+}
+
+/// What the expressions being checked belong to, for help texts.
+enum Origin<'s> {
+    /// A policy, with its actions (`None` for `action: *`).
+    Policy(Option<&'s [&'s Action]>),
+    /// A limit.
+    Limit,
 }
 
 impl ExprChecker<'_, '_, '_> {
@@ -493,7 +504,7 @@ impl ExprChecker<'_, '_, '_> {
         let typed = self.check(expr, facts);
         if !typed.ty.fits(expected) {
             self.report(CheckError::TypeMismatch {
-                expected: expected.to_string(),
+                expected: format!("`{expected}`"),
                 found: typed.ty.to_string(),
                 span: expr.span.into(),
                 context: context.to_owned(),
@@ -665,7 +676,7 @@ impl ExprChecker<'_, '_, '_> {
         };
         let ret = Type::from_stdlib(function.ret);
         let signature = format!(
-            "`{}({})` returns {}",
+            "the signature is `{}({}) -> {}`",
             function.name,
             function
                 .params
@@ -673,7 +684,7 @@ impl ExprChecker<'_, '_, '_> {
                 .map(|ty| ty.name())
                 .collect::<Vec<_>>()
                 .join(", "),
-            function.doc
+            function.ret
         );
         if !self.check_arity(
             function.name,
@@ -835,16 +846,52 @@ impl ExprChecker<'_, '_, '_> {
             Some(path) => path.to_owned(),
             None => base_ty.to_string(),
         };
-        let help = did_you_mean(suggest(&attr.name, record.fields.keys().map(|name| &**name)))
-            .or_else(|| (path == Some("context") && record.fields.is_empty()).then(|| {
-                "the context has the fields that all the policy's actions declare `with` the same type; a policy for `action: *` and a limit have none".to_owned()
-            }));
+        let mut help = did_you_mean(suggest(
+            &attr.name,
+            record.fields.keys().map(|name| &**name),
+        ));
+        if help.is_none() && path == Some("context") {
+            help = self.context_help(&attr.name);
+        }
         self.report(CheckError::UnknownAttribute {
             attr: attr.name.clone(),
             ty,
             span: attr.span.into(),
             help,
         });
+    }
+
+    /// Why `context` lacks a field, from where the context type came.
+    fn context_help(&self, attr: &str) -> Option<String> {
+        match &self.origin {
+            Origin::Limit => Some("a limit has no context; only `principal` and `resource` are available".to_owned()),
+            Origin::Policy(None) => Some(
+                "a policy for `action: *` has an empty context; name its actions to use the fields they declare `with`"
+                    .to_owned(),
+            ),
+            Origin::Policy(Some(actions)) => {
+                let (with, without): (Vec<&Action>, Vec<&Action>) =
+                    actions.iter().partition(|action| action.context.field(attr).is_some());
+                if with.is_empty() {
+                    return None;
+                }
+                let with: Vec<&str> = with.iter().map(|action| &*action.name).collect();
+                let without: Vec<&str> = without.iter().map(|action| &*action.name).collect();
+                let verb = if with.len() == 1 { "declares" } else { "declare" };
+                if without.is_empty() {
+                    return Some(format!(
+                        "{} {verb} `{attr}` with different types; a policy's context has the fields its actions declare alike",
+                        list_names(&with)
+                    ));
+                }
+                Some(format!(
+                    "{} {verb} `{attr}` but {} {}; a policy's context has only the fields all its actions declare",
+                    list_names(&with),
+                    list_names(&without),
+                    if without.len() == 1 { "does not" } else { "do not" }
+                ))
+            }
+        }
     }
 
     /// The attribute `attr` of an entity of one of the types of `union`; reported and `None`
@@ -886,12 +933,15 @@ impl ExprChecker<'_, '_, '_> {
             return None;
         };
         let having: Vec<&str> = found.iter().map(|(name, _)| &***name).collect();
-        let narrow_help = |having: &[&str]| match (path, having) {
-            (Some(path), [one]) => Some(format!("narrow it with `{path} is {one}`")),
-            (Some(path), [first, ..]) => Some(format!(
-                "narrow it with `{path} is {first}` (or another type that has it)"
-            )),
-            _ => Some("narrow the type with an `is` test".to_owned()),
+        let narrow_help = |having: &[&str]| match path {
+            Some(path) => {
+                let tests: Vec<String> = having
+                    .iter()
+                    .map(|name| format!("`{path} is {name}`"))
+                    .collect();
+                Some(format!("narrow it with {}", tests.join(" or ")))
+            }
+            None => Some("narrow the type with an `is` test".to_owned()),
         };
         if !missing.is_empty() {
             self.report(CheckError::AttributeNotOnAllTypes {
@@ -1052,7 +1102,7 @@ impl ExprChecker<'_, '_, '_> {
                 let ret = Type::from_stdlib(signature.ret);
                 let params: Vec<&str> = signature.params.iter().map(|ty| ty.name()).collect();
                 let help = Some(format!(
-                    "`{}.{name}({})` returns `{}`",
+                    "the signature is `{}.{name}({}) -> {}`",
                     signature.receiver,
                     params.join(", "),
                     signature.ret
@@ -1124,7 +1174,15 @@ impl ExprChecker<'_, '_, '_> {
         facts: &Facts,
     ) -> Type {
         let n_params = usize::from(name != "isEmpty");
-        if !self.check_arity(name, n_params, args.len(), span, None) {
+        let param = match name {
+            "isEmpty" => String::new(),
+            "contains" => element.to_string(),
+            _ => format!("Set<{element}>"),
+        };
+        let help = Some(format!(
+            "the signature is `Set<{element}>.{name}({param}) -> Bool`"
+        ));
+        if !self.check_arity(name, n_params, args.len(), span, help) {
             for arg in args {
                 self.check(arg, facts);
             }
@@ -1144,7 +1202,7 @@ impl ExprChecker<'_, '_, '_> {
         };
         if !fits {
             self.report(CheckError::TypeMismatch {
-                expected: expected.to_string(),
+                expected: format!("`{expected}`"),
                 found: typed.ty.to_string(),
                 span: arg.span.into(),
                 context: format!("`{name}` on a `Set<{element}>` needs a `{expected}`"),
@@ -1210,20 +1268,19 @@ impl ExprChecker<'_, '_, '_> {
                         Type::Long | Type::Timestamp | Type::Duration | Type::Error
                     )
                 };
-                let mut both_ordered = true;
-                for (ty, operand) in [(&left, lhs), (&right, rhs)] {
-                    if !ordered(ty) {
-                        both_ordered = false;
-                        self.report(CheckError::NotOrdered {
-                            op: symbol.to_owned(),
-                            ty: ty.to_string(),
-                            span: operand.span.into(),
-                        });
-                    }
-                }
-                if both_ordered && !left.is_comparable(&right) {
+                // One unordered operand is reported; the other is most likely of the same type.
+                let unordered = [(&left, lhs), (&right, rhs)]
+                    .into_iter()
+                    .find(|(ty, _)| !ordered(ty));
+                if let Some((ty, operand)) = unordered {
+                    self.report(CheckError::NotOrdered {
+                        op: symbol.to_owned(),
+                        ty: ty.to_string(),
+                        span: operand.span.into(),
+                    });
+                } else if !left.is_comparable(&right) {
                     self.report(CheckError::TypeMismatch {
-                        expected: left.to_string(),
+                        expected: format!("`{left}`"),
                         found: right.to_string(),
                         span: rhs.span.into(),
                         context: format!("`{symbol}` needs operands of the same type"),
