@@ -42,7 +42,7 @@ impl Reporter {
                 if rendered.is_err() {
                     out = format!("{diagnostic}\n");
                 }
-                eprint!("{out}");
+                eprintln!("{out}");
             }
             Format::Json => print_json_line(&json_diagnostic(Some(source), diagnostic)),
         }

@@ -4,11 +4,9 @@ use std::path::{Path, PathBuf};
 
 use authz_lang::SourceFile;
 
-/// A policy set to load: its display name and its files.
+/// A policy set to load: its files.
 #[derive(Debug)]
 pub struct SetPaths {
-    /// How the set is named in summaries: the directory, or "files" for loose files.
-    pub name: String,
     /// The `.authz` files, sorted.
     pub files: Vec<PathBuf>,
 }
@@ -48,13 +46,13 @@ pub fn policy_sets(paths: &[PathBuf]) -> Result<Vec<SetPaths>, SourceError> {
             if files.is_empty() {
                 return Err(SourceError::NoPolicies { path: path.display().to_string() });
             }
-            sets.push(SetPaths { name: path.display().to_string(), files });
+            sets.push(SetPaths { files });
         } else {
             loose.push(path.clone());
         }
     }
     if !loose.is_empty() {
-        sets.push(SetPaths { name: "files".to_string(), files: loose });
+        sets.push(SetPaths { files: loose });
     }
     Ok(sets)
 }

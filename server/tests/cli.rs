@@ -1,0 +1,196 @@
+//! End-to-end tests of `authz check` and `authz fmt`: the real binary on real files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn authz(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_authz"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the authz binary runs")
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+fn authz_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(authz_files(&path));
+        } else if path.extension().is_some_and(|e| e == "authz") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn examples_check_clean() {
+    let dirs = examples();
+    assert!(dirs.len() >= 3, "expected at least three examples");
+    let mut args = vec!["check"];
+    let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let output = authz(&args, &repo());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("0 errors"), "{}", stderr(&output));
+}
+
+#[test]
+fn garbage_appended_to_any_example_file_is_located() {
+    for example in examples() {
+        for file in authz_files(&example) {
+            let temp = tempfile::tempdir().unwrap();
+            let copy = temp.path().join("set");
+            copy_dir(&example, &copy);
+            let relative = file.strip_prefix(&example).unwrap();
+            let target = copy.join(relative);
+            let mut text = std::fs::read_to_string(&target).unwrap();
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            let garbage_line = text.lines().count() + 1;
+            text.push_str("this is not a policy }\n");
+            std::fs::write(&target, text).unwrap();
+
+            let output = authz(&["check", "--format", "json", "set"], temp.path());
+            assert_eq!(output.status.code(), Some(1), "{}: {}", file.display(), stdout(&output));
+            let expected_name = Path::new("set").join(relative).display().to_string();
+            let located = stdout(&output).lines().any(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).unwrap();
+                value["file"] == expected_name.as_str()
+                    && value["line"] == garbage_line
+                    && value["column"] == 1
+                    && value["severity"] == "error"
+            });
+            assert!(located, "{}: no diagnostic at {expected_name}:{garbage_line}:1 in\n{}", file.display(), stdout(&output));
+        }
+    }
+}
+
+const BROKEN: &str = r#"entity User { name: String, level: Long }
+entity Doc { owner: User }
+action read : User -> Doc;
+
+permit principal: User, action: read, resource: Doc
+when resource.owner == principal && principal.level > "3";
+
+permit principal: User, action: raed, resource: Doc;
+"#;
+
+#[test]
+fn check_reports_human_diagnostics_on_stderr() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(temp.path().join("policies.authz"), BROKEN).unwrap();
+    let output = authz(&["check", "policies.authz"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output), "");
+    insta::assert_snapshot!(stderr(&output));
+}
+
+#[test]
+fn check_json_lines_carry_position_code_and_help() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(temp.path().join("policies.authz"), BROKEN).unwrap();
+    let output = authz(&["check", "--format", "json", "."], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr(&output), "");
+    let values: Vec<serde_json::Value> =
+        stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    insta::assert_json_snapshot!(values);
+}
+
+#[test]
+fn check_of_missing_path_fails_with_a_message() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = authz(&["check", "nowhere"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("cannot read `nowhere`"), "{}", stderr(&output));
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let temp = tempfile::tempdir().unwrap();
+    let output = authz(&["check", "--no-such-flag"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let help = authz(&["check", "--help"], temp.path());
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("--deny-warnings"));
+}
+
+const UNFORMATTED: &str = "// Who may read.\npermit   principal : User,action:read ,resource:Doc when resource.owner==principal ;\n";
+
+#[test]
+fn fmt_check_names_files_and_changes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("a.authz");
+    std::fs::write(&path, UNFORMATTED).unwrap();
+    let output = authz(&["fmt", "--check", "a.authz"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout(&output).trim(), "a.authz");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), UNFORMATTED);
+}
+
+#[test]
+fn fmt_rewrites_then_check_passes_and_comments_survive() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("a.authz");
+    std::fs::write(&path, UNFORMATTED).unwrap();
+    let output = authz(&["fmt", "."], temp.path());
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let formatted = std::fs::read_to_string(&path).unwrap();
+    assert!(formatted.contains("// Who may read."));
+    insta::assert_snapshot!(formatted);
+    let again = authz(&["fmt", "--check", "."], temp.path());
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+}
+
+#[test]
+fn fmt_refuses_files_with_syntax_errors() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("a.authz");
+    std::fs::write(&path, "permit principal: User;\n").unwrap();
+    let output = authz(&["fmt", "a.authz"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("authz::syntax::incomplete_scope"), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "permit principal: User;\n");
+}
