@@ -650,6 +650,16 @@ impl ExprChecker<'_, '_, '_> {
             for arg in args {
                 self.check(arg, facts);
             }
+            // Functions are lower case and entity types capitalized: a capitalized callee is
+            // most likely a misspelled entity type.
+            if callee.name.starts_with(|c: char| c.is_ascii_uppercase()) {
+                self.report(CheckError::UnknownEntityType {
+                    name: callee.name.clone(),
+                    span: callee.span.into(),
+                    help: did_you_mean(self.schema.suggest_entity_type(&callee.name)),
+                });
+                return Typed::plain(Type::Error);
+            }
             let candidates = authz_stdlib::FUNCTIONS
                 .iter()
                 .map(|function| function.name)
