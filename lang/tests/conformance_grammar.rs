@@ -91,3 +91,37 @@ fn grammar_accepts_generated_programs() {
         }
     }
 }
+
+#[test]
+fn generated_programs_reach_every_rule() {
+    use pest::Parser;
+    let mut seen = std::collections::HashSet::new();
+    let mut generator = generator::Generator::new(7);
+    for _ in 0..2_000 {
+        let tokens = generator.file();
+        let text = generator::render(&tokens, generator.rng());
+        let pairs = grammar::AuthzGrammar::parse(grammar::Rule::file, &text).unwrap();
+        seen.extend(pairs.flatten().map(|pair| pair.as_rule()));
+    }
+    // Silent rules (`_{ ... }`) never show in a parse tree.
+    use grammar::Rule;
+    let silent = [
+        Rule::WHITESPACE,
+        Rule::COMMENT,
+        Rule::word_start,
+        Rule::word_char,
+        Rule::keyword,
+        Rule::int_in_range,
+        Rule::i64_max_19_digits,
+        Rule::string_char,
+        Rule::escape,
+        Rule::unicode_escape,
+        Rule::above_10ffff,
+        Rule::surrogate,
+    ];
+    let missed: Vec<_> = Rule::all_rules()
+        .iter()
+        .filter(|rule| !seen.contains(rule) && !silent.contains(rule))
+        .collect();
+    assert!(missed.is_empty(), "no generated program uses {missed:?}");
+}
