@@ -652,7 +652,7 @@ entity Role in Tenant;
 entity User in Role { tenant: Tenant, clearance: Long, suspended: Bool }
 entity Document { tenant: Tenant, owner: User, classification: String }
 
-action read, write, delete : User -> Document;
+action read, write, delete: User -> Document;
 ";
 
 const GLOBAL_POLICIES: &str = "\
