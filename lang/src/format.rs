@@ -363,6 +363,9 @@ impl Builder<'_, '_> {
                 .map_or(keyword_anchor, |next| next.span.start);
             self.line_before(&mut out, next, Doc::HardLine);
         }
+        // Comments before the keyword stand outside every group, so that they break none: formatted
+        // again, those before an item without annotations are outside the item.
+        self.comments_before(&mut out, keyword_anchor);
         match &item.kind {
             ItemKind::Entity(entity) => self.entity(&mut out, entity, keyword_anchor),
             ItemKind::Action(action) => self.action(&mut out, action, keyword_anchor),

@@ -1,14 +1,23 @@
 //! Snapshot tests of the canonical formatter: each `fixtures/fmt/*.authz` file is messy input
 //! (odd spacing, long conditions, comments everywhere), and its snapshot is the formatted text.
-//! Every fixture must parse without errors, format to text that keeps all its comments, and
-//! format to the same text a second time.
+//! Every fixture must parse without errors, format to text that keeps all its comments and its
+//! syntax tree (modulo spans), and format to the same text a second time. The example policy sets
+//! under `examples/` obey the same laws (without snapshots: they belong to their authors).
 
 // Test code may panic: a panic is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
-use std::path::Path;
+mod support;
+
+use std::path::{Path, PathBuf};
 
 use authz_lang::{format_source, parse};
+use support::erase::erase_spans_and_comments;
 
 /// Formats one fixture, checks the laws every output obeys, and returns the output.
 fn check(name: &str, input: &str) -> String {
@@ -32,21 +41,39 @@ fn check(name: &str, input: &str) -> String {
         comments(input),
         "{name}: comments changed"
     );
+    assert_eq!(
+        erase_spans_and_comments(&parse(&output).file),
+        erase_spans_and_comments(&parse(input).file),
+        "{name}: the syntax tree changed"
+    );
     for line in output.lines() {
         assert_eq!(line.trim_end(), line, "{name}: trailing whitespace");
     }
     output
 }
 
+/// The `.authz` files under `dir`, recursively, sorted.
+fn authz_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "authz") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 #[test]
 fn fixtures_format_to_their_snapshots() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fmt");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "authz"))
-        .collect();
-    paths.sort();
+    let paths = authz_files(&dir);
     assert!(!paths.is_empty(), "no fixtures in {}", dir.display());
     for path in paths {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -60,5 +87,14 @@ fn fixtures_format_to_their_snapshots() {
         }, {
             insta::assert_snapshot!(format!("format@{name}"), output);
         });
+    }
+}
+
+#[test]
+fn examples_format_idempotently_and_keep_their_meaning() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for path in authz_files(&dir) {
+        let input = std::fs::read_to_string(&path).unwrap();
+        check(&path.display().to_string(), &input);
     }
 }
