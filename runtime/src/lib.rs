@@ -4,6 +4,7 @@
 
 pub mod decision;
 pub mod eval;
+pub mod ext;
 pub mod index;
 pub mod intern;
 pub mod program;
