@@ -8,6 +8,7 @@
 //! `containsAll`, `containsAny`, `isEmpty`) are generic over the element type and are typed by the
 //! checker itself, not listed here.
 
+pub mod builtins;
 pub mod duration;
 pub mod ip;
 pub mod signatures;
