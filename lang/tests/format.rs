@@ -98,3 +98,26 @@ fn examples_format_idempotently_and_keep_their_meaning() {
         check(&path.display().to_string(), &input);
     }
 }
+
+#[test]
+fn the_deepest_expressions_the_parser_allows_format() {
+    let scope = "permit principal: *, action: *, resource: *";
+    let nots = format!("{scope}\nwhen {}true;\n", "!".repeat(250));
+    let parens = format!("{scope}\nwhen {}true{};\n", "(".repeat(60), ")".repeat(60));
+    let sums = format!("{scope}\nwhen 0{} == 1;\n", " + 1".repeat(200));
+    for (name, input) in [("nots", nots), ("parens", parens), ("sums", sums)] {
+        assert_eq!(check(name, &input), input);
+    }
+}
+
+#[test]
+fn a_large_policy_set_formats_quickly() {
+    let policy = "@id(\"p\")\npermit principal: User, action: read, resource: Order\nwhen resource.owner == principal && principal.tier != \"free\"; // why\n";
+    let input = policy.repeat(10_000);
+    let start = std::time::Instant::now();
+    let output = format_source(&input).unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(output, input);
+    assert!(elapsed.as_secs() < 10, "formatting took {elapsed:?}");
+    eprintln!("formatted 10,000 policies in {elapsed:?}");
+}

@@ -7,7 +7,10 @@
 //! - whitespace between tokens does not change the formatted text;
 //! - comments inserted between tokens all survive formatting, in order, the tree parsed from the
 //!   formatted text equals the tree parsed from the commented text modulo spans, and formatting
-//!   the formatted text changes nothing.
+//!   the formatted text changes nothing;
+//! - formatting never panics, whatever the tree (even one parsed from broken text) and whatever
+//!   source text comes with it, and every comment of the tree appears in the output even when
+//!   its span points anywhere.
 
 // Test code may panic: a panic is a failed test.
 #![allow(
@@ -20,7 +23,9 @@
 mod support;
 
 use authz_lang::{format_file, parse};
+use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::sample::select;
 use support::erase::{erase_spans, erase_spans_and_comments};
 use support::gen;
 use support::noise::noisy;
@@ -54,6 +59,23 @@ fn formatted_file() -> impl Strategy<Value = (authz_lang::ast::File, String)> {
         let text = format_file(&file, "");
         (file, text)
     })
+}
+
+/// Text made of the language's tokens in random order, with comments, broken strings and other
+/// characters among them: mostly not a valid file.
+fn token_soup() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        4 => select(vec![
+            "permit", "forbid", "entity", "action", "route", "limit", "when", "unless", "principal",
+            "resource", "context", "in", "has", "like", "is", "if", "then", "else", "per", "with",
+            "User", "x", "1", "\"s\"", "\"a\\nb", "(", ")", "[", "]", "{", "}", ",", ";", ":",
+            ".", "==", "&&", "||", "!", "-", "+", "*", "<", ">=", "->", "=>", "@id", "?", "//c\n",
+            "\n", "\n\n",
+        ])
+        .prop_map(str::to_string),
+        1 => any::<String>(),
+    ];
+    vec(token, 0..40).prop_map(|tokens| tokens.join(" "))
 }
 
 proptest! {
@@ -101,5 +123,39 @@ proptest! {
         );
         let again = format_file(&reparsed.file, &formatted);
         prop_assert_eq!(again, formatted, "input:\n{}", commented);
+    }
+
+    #[test]
+    fn formatting_never_panics(text in token_soup(), other_source in any::<String>()) {
+        let parsed = parse(&text);
+        let _ = format_file(&parsed.file, &text);
+        let _ = format_file(&parsed.file, &other_source);
+        let _ = format_file(&parsed.file, "");
+    }
+
+    #[test]
+    fn every_comment_appears_whatever_its_span(
+        text in formatted_file().prop_flat_map(|(_, text)| noisy(text, true)),
+        extra in vec((0u32..400, "[a-z ]{0,8}"), 0..6),
+    ) {
+        let mut file = parse(&text).file;
+        for (start, words) in extra {
+            let comment_text = format!("//extra {words}");
+            let end = start + u32::try_from(comment_text.len()).unwrap();
+            file.comments.push(authz_lang::ast::Comment {
+                text: comment_text,
+                span: authz_lang::Span { start, end },
+            });
+        }
+        let formatted = format_file(&file, &text);
+        let mut rest = formatted.as_str();
+        let mut comments: Vec<_> = file.comments.iter().collect();
+        comments.sort_by_key(|comment| comment.span.start);
+        for comment in comments {
+            let wanted = comment.text.trim_end();
+            let found = rest.find(wanted);
+            prop_assert!(found.is_some(), "`{}` is missing from:\n{}", wanted, formatted);
+            rest = &rest[found.unwrap_or(0) + wanted.len()..];
+        }
     }
 }
