@@ -7,8 +7,11 @@
 //! errors and type errors alike, in file order. Checking never stops at the first problem.
 
 pub mod diagnostics;
+pub mod index;
+pub mod lower;
 pub mod routes;
 pub mod schema;
+pub mod share;
 pub mod suggest;
 pub mod typeck;
 pub mod types;
@@ -22,7 +25,7 @@ use authz_lang::{FileId, SourceFile, Span};
 use crate::diagnostics::{did_you_mean, CheckError, Reporter};
 use crate::schema::{Location, Schema};
 use crate::suggest::suggest;
-use crate::typeck::{CheckedLimit, CheckedPolicy};
+use crate::typeck::{CheckedLimit, CheckedPolicy, ExprTypes};
 
 /// The result of checking a policy set.
 #[derive(Debug)]
@@ -33,6 +36,8 @@ pub struct Checked {
     pub policies: Vec<CheckedPolicy>,
     /// Every limit, in file and source order.
     pub limits: Vec<CheckedLimit>,
+    /// The type of every checked expression, for lowering the same trees.
+    pub types: ExprTypes,
     /// Every problem found, ordered by file and position.
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -152,6 +157,124 @@ pub fn check_sources(sources: &[SourceFile]) -> Checked {
     checked
 }
 
+/// A policy set checked and, when it has no errors, compiled.
+#[derive(Debug)]
+pub struct Compiled {
+    /// Everything the checker found; warnings may be present even with a program.
+    pub checked: Checked,
+    /// The decision program; `None` when the set has errors.
+    pub program: Option<authz_runtime::program::Program>,
+}
+
+/// Parses, checks and (when there are no errors) compiles the files of one policy set into a
+/// decision program.
+pub fn compile_sources(sources: &[SourceFile]) -> Compiled {
+    let parses: Vec<authz_lang::Parse> = sources
+        .iter()
+        .map(|source| authz_lang::parse(&source.text))
+        .collect();
+    let files: Vec<(FileId, &ast::File)> = parses
+        .iter()
+        .enumerate()
+        .map(|(index, parse)| (file_id(index), &parse.file))
+        .collect();
+    let mut checked = check_files(&files, Some(sources));
+    for (index, parse) in parses.iter().enumerate() {
+        checked
+            .diagnostics
+            .extend(parse.errors.iter().map(|error| Diagnostic {
+                file: file_id(index),
+                kind: DiagnosticKind::Syntax(error.clone()),
+            }));
+    }
+    sort_diagnostics(&mut checked.diagnostics);
+    if checked.has_errors() {
+        return Compiled {
+            checked,
+            program: None,
+        };
+    }
+    let trees: Vec<&ast::File> = parses.iter().map(|parse| &parse.file).collect();
+    let program = build_program(&checked, &trees, sources);
+    Compiled {
+        checked,
+        program: Some(program),
+    }
+}
+
+/// Lowers, indexes and shares: the passes after checking, in order.
+fn build_program(
+    checked: &Checked,
+    trees: &[&ast::File],
+    sources: &[SourceFile],
+) -> authz_runtime::program::Program {
+    let lowered = lower::run(
+        &checked.schema,
+        trees,
+        sources,
+        &checked.policies,
+        &checked.limits,
+        &checked.types,
+    );
+    let mut index = index::run(&lowered.schema, &lowered.policies);
+    let mut policies: Vec<authz_runtime::program::Policy> = lowered
+        .policies
+        .into_iter()
+        .map(|lowered| lowered.policy)
+        .collect();
+    let mut limits = lowered.limits;
+    let mut sharing = share::Sharing::default();
+    let value_keys = || {
+        index
+            .bucket_list
+            .iter()
+            .flat_map(|bucket| [&bucket.forbids, &bucket.permits])
+    };
+    for key in value_keys().flat_map(|group| &group.by_value) {
+        sharing.count(&key.key);
+    }
+    for policy in &policies {
+        if let Some(condition) = &policy.condition {
+            sharing.count(condition);
+        }
+    }
+    for limit in &limits {
+        limit
+            .keys
+            .iter()
+            .chain(&limit.condition)
+            .for_each(|expr| sharing.count(expr));
+    }
+    for bucket in &mut index.bucket_list {
+        for group in [&mut bucket.forbids, &mut bucket.permits] {
+            for key in &mut group.by_value {
+                sharing.rewrite(&mut key.key);
+            }
+        }
+    }
+    for policy in &mut policies {
+        if let Some(condition) = &mut policy.condition {
+            sharing.rewrite(condition);
+        }
+    }
+    for limit in &mut limits {
+        limit
+            .keys
+            .iter_mut()
+            .chain(&mut limit.condition)
+            .for_each(|expr| sharing.rewrite(expr));
+    }
+    authz_runtime::program::Program {
+        interner: lowered.interner,
+        schema: lowered.schema,
+        pool: lowered.pool,
+        policies,
+        limits,
+        shared: sharing.shared,
+        index,
+    }
+}
+
 /// Checks parsed files together. Messages that refer to another file name it by number; use
 /// [`check_sources`] to have file names instead.
 pub fn check(files: &[(FileId, &ast::File)]) -> Checked {
@@ -176,6 +299,7 @@ fn check_files(files: &[(FileId, &ast::File)], sources: Option<&[SourceFile]>) -
     let schema = Schema::build(files, &mut reporter);
     let mut policies = Vec::new();
     let mut limits = Vec::new();
+    let mut types = ExprTypes::default();
     let mut policy_ids: HashMap<&str, Location> = HashMap::new();
     let mut limit_names: HashMap<&str, Location> = HashMap::new();
     for &(file, tree) in files {
@@ -210,6 +334,7 @@ fn check_files(files: &[(FileId, &ast::File)], sources: Option<&[SourceFile]>) -
                     policies.push(typeck::check_policy(
                         &schema,
                         &mut reporter,
+                        &mut types,
                         file,
                         index,
                         policy,
@@ -238,6 +363,7 @@ fn check_files(files: &[(FileId, &ast::File)], sources: Option<&[SourceFile]>) -
                     limits.push(typeck::check_limit(
                         &schema,
                         &mut reporter,
+                        &mut types,
                         file,
                         index,
                         limit,
@@ -251,6 +377,7 @@ fn check_files(files: &[(FileId, &ast::File)], sources: Option<&[SourceFile]>) -
         schema,
         policies,
         limits,
+        types,
         diagnostics: reporter.diagnostics,
     }
 }

@@ -12,7 +12,7 @@
 //! lost under `!`. Facts of a `when` clause hold in the clauses after it. An optional attribute
 //! may be read only where a fact proves it present, and an `is` fact narrows the path's type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use authz_lang::ast;
@@ -72,10 +72,28 @@ const LIMIT_UNITS: [&str; 4] = ["second", "minute", "hour", "day"];
 /// The generic methods of sets.
 const SET_METHODS: [&str; 4] = ["contains", "containsAll", "containsAny", "isEmpty"];
 
+/// The type of every expression the checker saw, keyed by the expression's address in the syntax
+/// trees it was given. It serves the lowering that runs right after checking, on the same trees;
+/// it means nothing once those trees are dropped or moved.
+#[derive(Debug, Default)]
+pub struct ExprTypes(HashMap<usize, Type>);
+
+impl ExprTypes {
+    /// The type the checker gave `expr` (with the `is` and `has` facts in force at that point).
+    pub fn get(&self, expr: &ast::Expr) -> Option<&Type> {
+        self.0.get(&(std::ptr::from_ref(expr) as usize))
+    }
+
+    fn record(&mut self, expr: &ast::Expr, ty: &Type) {
+        self.0.insert(std::ptr::from_ref(expr) as usize, ty.clone());
+    }
+}
+
 /// Checks one policy: its scope against the schema and each condition.
 pub(crate) fn check_policy(
     schema: &Schema,
     reporter: &mut Reporter<'_>,
+    types: &mut ExprTypes,
     file: FileId,
     item: usize,
     policy: &ast::Policy,
@@ -187,6 +205,7 @@ pub(crate) fn check_policy(
         file,
         environment: &environment,
         origin: Origin::Policy(actions.as_deref()),
+        types,
     };
     let mut facts = Facts::default();
     for condition in &policy.conditions {
@@ -224,6 +243,7 @@ pub(crate) fn check_policy(
 pub(crate) fn check_limit(
     schema: &Schema,
     reporter: &mut Reporter<'_>,
+    types: &mut ExprTypes,
     file: FileId,
     item: usize,
     limit: &ast::LimitDecl,
@@ -258,6 +278,7 @@ pub(crate) fn check_limit(
         file,
         environment: &environment,
         origin: Origin::Limit,
+        types,
     };
     // Keys are computed only when the condition holds, so its facts hold for them.
     let facts = match &limit.condition {
@@ -483,6 +504,7 @@ struct ExprChecker<'s, 'r, 'a> {
     file: FileId,
     environment: &'s Environment,
     origin: Origin<'s>,
+    types: &'r mut ExprTypes,
 }
 
 /// What the expressions being checked belong to, for help texts.
@@ -526,7 +548,14 @@ impl ExprChecker<'_, '_, '_> {
         }
     }
 
+    /// Checks `expr` and records its type for lowering.
     fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Typed {
+        let typed = self.check_kind(expr, facts);
+        self.types.record(expr, &typed.ty);
+        typed
+    }
+
+    fn check_kind(&mut self, expr: &ast::Expr, facts: &Facts) -> Typed {
         match &expr.kind {
             ast::ExprKind::Bool(_) => Typed::plain(Type::Bool),
             ast::ExprKind::Int(_) => Typed::plain(Type::Long),
