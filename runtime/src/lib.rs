@@ -4,6 +4,7 @@
 
 pub mod decision;
 pub mod eval;
+pub mod explain;
 pub mod ext;
 pub mod index;
 pub mod intern;

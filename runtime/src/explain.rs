@@ -1,0 +1,212 @@
+//! Explanations: a decision rendered for people and machines, with names instead of numbers.
+//!
+//! This is the JSON of the decision API and of `authz eval`:
+//! `{"decision":"allow"|"deny","policies":[ids],"errors":[{"policy":id,"message":…}],
+//! "reasons":[…],"obligations":[{"limit":name,"key":…,"requests":n,"per_seconds":s}]}`.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value as Json};
+
+use crate::decision::{Decision, ErrorSite};
+use crate::eval::EvalError;
+use crate::intern::Sym;
+use crate::program::{Effect, Program};
+use crate::request::Request;
+use crate::store::EntityStore;
+use crate::value::{EntityUid, PoolId, Value};
+
+/// Renders values and errors of one decision with their names.
+pub struct Namer<'a> {
+    /// The program.
+    pub program: &'a Program,
+    /// The store built for it.
+    pub store: &'a EntityStore,
+    /// The request.
+    pub request: &'a Request,
+}
+
+impl Namer<'_> {
+    /// The text of a symbol.
+    pub fn text(&self, sym: Sym) -> &str {
+        self.store
+            .interner
+            .resolve(sym)
+            .or_else(|| self.request.strings.resolve(sym))
+            .unwrap_or("?")
+    }
+
+    /// An entity as `Type::"id"`.
+    pub fn entity(&self, uid: EntityUid) -> String {
+        format!(
+            "{}::{:?}",
+            self.program.schema.type_name(uid.ty),
+            self.text(uid.id)
+        )
+    }
+
+    /// A value as it would be written in a policy.
+    pub fn value(&self, value: Value) -> String {
+        let mut out = String::new();
+        self.write_value(&mut out, value);
+        out
+    }
+
+    fn write_value(&self, out: &mut String, value: Value) {
+        let pool = |id: PoolId| match id {
+            PoolId::Program => Some(&self.program.pool),
+            PoolId::Store => Some(&self.store.pool),
+            PoolId::Request => Some(&self.request.pool),
+            PoolId::Scratch => None,
+        };
+        match value {
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+            Value::Long(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Str(sym) => {
+                let _ = write!(out, "{:?}", self.text(sym));
+            }
+            Value::Entity(uid) => out.push_str(&self.entity(uid)),
+            Value::Set(set) => {
+                out.push('[');
+                let elements =
+                    pool(set.pool).map_or(&[][..], |p| p.slice(set.start, set.len as usize));
+                for (i, element) in elements.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    self.write_value(out, *element);
+                }
+                out.push(']');
+            }
+            Value::Record(record) => {
+                out.push('{');
+                let fields = self
+                    .program
+                    .schema
+                    .layout(record.layout)
+                    .map_or(&[][..], |l| &l.fields);
+                let values =
+                    pool(record.pool).map_or(&[][..], |p| p.slice(record.start, fields.len()));
+                let mut first = true;
+                for (field, value) in fields.iter().zip(values) {
+                    if *value == Value::Absent {
+                        continue;
+                    }
+                    if !first {
+                        out.push_str(", ");
+                    }
+                    first = false;
+                    let _ = write!(out, "{}: ", self.program.schema.attr_name(field.attr));
+                    self.write_value(out, *value);
+                }
+                out.push('}');
+            }
+            Value::Ip(ip) => match pool(ip.pool).and_then(|p| p.ip(ip.index)) {
+                Some(net) => {
+                    let full = if net.addr.is_ipv4() { 32 } else { 128 };
+                    if net.prefix == full {
+                        let _ = write!(out, "ip(\"{}\")", net.addr);
+                    } else {
+                        let _ = write!(out, "ip(\"{}/{}\")", net.addr, net.prefix);
+                    }
+                }
+                None => out.push_str("ip(?)"),
+            },
+            Value::Timestamp(ms) => {
+                let _ = write!(out, "timestamp({ms}ms)");
+            }
+            Value::Duration(ms) => {
+                let _ = write!(out, "duration(\"{ms}ms\")");
+            }
+            Value::Absent => out.push_str("(absent)"),
+        }
+    }
+
+    /// An evaluation error as a sentence.
+    pub fn error(&self, error: &EvalError) -> String {
+        match error {
+            EvalError::EntityNotFound(uid) => {
+                format!("entity `{}` does not exist", self.entity(*uid))
+            }
+            EvalError::AttributeAbsent(attr) => {
+                format!(
+                    "attribute `{}` is absent",
+                    self.program.schema.attr_name(*attr)
+                )
+            }
+            EvalError::Overflow => "integer overflow".to_string(),
+            EvalError::Extension(reason) => (*reason).to_string(),
+            EvalError::WrongType(found) => format!("unexpected value of kind `{found}`"),
+        }
+    }
+
+    /// The decision as the JSON of the decision API.
+    pub fn decision_json(&self, decision: &Decision) -> Json {
+        let policy_id = |index: u32| {
+            self.program
+                .policies
+                .get(index as usize)
+                .map_or("?", |p| p.id.as_str())
+        };
+        let policies: Vec<&str> = decision
+            .determining
+            .iter()
+            .map(|&index| policy_id(index))
+            .collect();
+        let reasons: Vec<&str> = if decision.allow {
+            Vec::new()
+        } else {
+            decision
+                .determining
+                .iter()
+                .filter_map(|&index| self.program.policies.get(index as usize))
+                .filter(|policy| policy.effect == Effect::Forbid)
+                .filter_map(|policy| policy.reason.as_deref())
+                .collect()
+        };
+        let errors: Vec<Json> = decision
+            .errors
+            .iter()
+            .map(|(site, error)| match site {
+                ErrorSite::Policy(index) => {
+                    json!({ "policy": policy_id(*index), "message": self.error(error) })
+                }
+                ErrorSite::Limit(index) => {
+                    let name = self
+                        .program
+                        .limits
+                        .get(*index as usize)
+                        .map_or("?", |l| l.name.as_str());
+                    json!({ "limit": name, "message": self.error(error) })
+                }
+            })
+            .collect();
+        let obligations: Vec<Json> = decision
+            .obligations
+            .iter()
+            .filter_map(|obligation| {
+                let limit = self.program.limits.get(obligation.limit as usize)?;
+                let key: Vec<String> = decision
+                    .keys(obligation)
+                    .iter()
+                    .map(|value| self.value(*value))
+                    .collect();
+                Some(json!({
+                    "limit": limit.name,
+                    "key": key.join(","),
+                    "requests": limit.count,
+                    "per_seconds": limit.period_seconds,
+                }))
+            })
+            .collect();
+        json!({
+            "decision": if decision.allow { "allow" } else { "deny" },
+            "policies": policies,
+            "errors": errors,
+            "reasons": reasons,
+            "obligations": obligations,
+        })
+    }
+}
