@@ -19,10 +19,12 @@
 //!   own line at column 0, and the final `;` ends the last line.
 //! - A chain of `&&` or a chain of `||` that does not fit on its line is broken before each of its
 //!   operators, the continuation lines indented 4 spaces more than the line that holds the chain's
-//!   start; an operand that is itself such a chain and still too long breaks the same way, 4
-//!   spaces further in. Set literals, record literals and argument lists that do not fit put one
-//!   element per line with a trailing comma. A `limit` is one line when it fits, otherwise its
-//!   `per` keys and its `when` clause go on indented lines of their own.
+//!   start. An operand that is itself such a chain (bare or in parentheses) and still too long
+//!   breaks the same way, 4 spaces further in than its parent chain's operators:
+//!   `(a && b) || c` becomes `(a` / `        && b)` / `    || c`. Set literals, record literals
+//!   and argument lists that do not fit put one element per line with a trailing comma. A `limit`
+//!   is one line when it fits, otherwise its `per` keys and its `when` clause go on indented lines
+//!   of their own. Nothing else breaks, so a line with a long unbreakable operand may pass 100.
 //! - Expressions have one space around binary operators and keywords (`has`, `like`, `is`, `in`,
 //!   `if`/`then`/`else`), none inside parentheses, brackets and argument lists or after `!` and
 //!   `-`, and `{ a: 1 }` spaces inside the braces of a record literal. Strings are re-escaped
@@ -38,9 +40,11 @@
 //!
 //! Comments: a comment before an item (after the previous item's line) is printed on its own line
 //! before it; the first comment after an item on the item's last line stays at the end of that
-//! line; comments after the last item stay at the end. A comment inside an item, between two of
-//! its tokens, is kept between the same two tokens: a comment that shared its line with code
-//! ends the output line it lands on, and one that stood on its own line gets its own output line.
+//! line; comments after the last item stay at the end. A comment inside an item stays between
+//! the same names, literals and brackets, though it may trade places with the punctuation next to
+//! it: one just after an infix operator or keyword (`&&`, `==`, `in`, `->`, `then`) moves before
+//! it, one just before a comma, colon or `;` moves after it. A comment that shared its line with
+//! code ends the output line it lands on, and one that stood on its own line gets its own line.
 //! Either way the layout breaks after the comment, so a group (a record, a list, an operator
 //! chain) that holds a comment is laid out broken, and the code that follows a comment in the
 //! middle of a line continues 4 spaces further in. Comments between the last token of an item
@@ -478,6 +482,8 @@ impl Builder<'_, '_> {
             };
             self.token(out, condition.keyword_span.start, keyword);
             out.push(Doc::Space);
+            // Comments after the keyword go here, outside the condition's groups.
+            self.comments_before(out, condition.expr.span.start);
             self.expr(out, &condition.expr);
         }
         out.push(text(";"));
@@ -829,7 +835,8 @@ impl Builder<'_, '_> {
     }
 
     /// A left-associative chain of `&&` or of `||`, broken before each operator when it does not
-    /// fit.
+    /// fit. The operands after the first go one step in, and so do line breaks inside the first
+    /// operand, whose own operator chains thereby break one step further in than this chain.
     fn chain(&mut self, out: &mut Vec<Doc>, expr: &ast::Expr, op: BinaryOp) {
         let mut rights = Vec::new();
         let mut first = expr;
@@ -846,35 +853,16 @@ impl Builder<'_, '_> {
             first = lhs.as_ref();
         }
         let level = op.precedence();
-        let mut docs = Vec::new();
-        self.chain_operand(&mut docs, first, level);
+        let mut first_docs = Vec::new();
+        self.operand(&mut first_docs, first, level);
         let mut rest = Vec::new();
         for rhs in rights.into_iter().rev() {
             self.line_before(&mut rest, rhs.span.start, Doc::Line);
             self.token(&mut rest, rhs.span.start, op.symbol());
             rest.push(Doc::Space);
-            self.chain_operand(&mut rest, rhs, tighter(level));
+            self.operand(&mut rest, rhs, tighter(level));
         }
-        docs.push(Doc::Nest(rest));
-        out.push(group(docs));
-    }
-
-    /// An operand of a chain; one that is itself a chain breaks one step further in.
-    fn chain_operand(&mut self, out: &mut Vec<Doc>, expr: &ast::Expr, min: Precedence) {
-        let is_chain = matches!(
-            expr.kind,
-            ExprKind::Binary {
-                op: BinaryOp::And | BinaryOp::Or,
-                ..
-            }
-        );
-        if is_chain && precedence(expr) >= min {
-            let mut docs = Vec::new();
-            self.expr(&mut docs, expr);
-            out.push(Doc::Nest(docs));
-        } else {
-            self.operand(out, expr, min);
-        }
+        out.push(group(vec![Doc::Nest(first_docs), Doc::Nest(rest)]));
     }
 }
 
@@ -931,7 +919,7 @@ fn tighter(level: Precedence) -> Precedence {
 }
 
 /// A string literal with canonical escapes.
-pub fn quote(value: &str) -> String {
+fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -951,7 +939,7 @@ pub fn quote(value: &str) -> String {
 }
 
 /// A field name as printed: bare when it is an identifier or a keyword, quoted otherwise.
-pub fn field_name(name: &str) -> String {
+fn field_name(name: &str) -> String {
     let mut chars = name.chars();
     let bare = chars
         .next()

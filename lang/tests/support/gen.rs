@@ -79,9 +79,13 @@ fn string_char() -> impl Strategy<Value = char> {
     ]
 }
 
-/// A string value, possibly empty.
+/// A string value, possibly empty; now and then a long one, so that lines must break.
 pub fn string_value() -> impl Strategy<Value = String> {
-    vec(string_char(), 0..8).prop_map(String::from_iter)
+    prop_oneof![
+        9 => vec(string_char(), 0..8),
+        1 => vec(string_char(), 20..60),
+    ]
+    .prop_map(String::from_iter)
 }
 
 /// A string literal.
