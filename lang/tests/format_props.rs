@@ -106,7 +106,7 @@ proptest! {
 
     #[test]
     fn comments_survive_formatting(
-        commented in formatted_file().prop_flat_map(|(_, text)| noisy(text, true))
+        commented in gen::text(true, true)
     ) {
         let parsed = parse_clean(&commented)?;
         let formatted = format_file(&parsed.file, &commented);
@@ -135,7 +135,7 @@ proptest! {
 
     #[test]
     fn every_comment_appears_whatever_its_span(
-        text in formatted_file().prop_flat_map(|(_, text)| noisy(text, true)),
+        text in gen::text(true, true),
         extra in vec((0u32..400, "[a-z ]{0,8}"), 0..6),
     ) {
         let mut file = parse(&text).file;

@@ -3,8 +3,9 @@
 //! [`file`] generates files with every item kind (annotations included) and every expression
 //! form, nested to a bounded depth; identifiers are never keywords, field names are identifiers,
 //! keywords or arbitrary strings, and strings mix ASCII, escapes, control characters and other
-//! Unicode. Every span is `Span::default()` and there are no comments: tests that need comments
-//! insert them into the printed text (see `noise`). Expressions are generated without regard to
+//! Unicode. Every span is `Span::default()` and trees carry no comments: comments exist only in
+//! text, so [`text`] prints a generated file and inserts random whitespace and comments between
+//! its tokens (see `noise`). Expressions are generated without regard to
 //! precedence, so a tree may need parentheses to be printed; [`parenthesize`] adds a `Paren` node
 //! exactly where the grammar requires one, giving the tree that the printed text parses to.
 
@@ -397,6 +398,19 @@ pub fn file() -> impl Strategy<Value = File> {
     vec(item(), 0..6).prop_map(|items| File {
         items,
         comments: Vec::new(),
+    })
+}
+
+/// The text of a generated file, in canonical layout or, with `noise`, with random whitespace
+/// between its tokens and, with `comments` too, random comments: always a valid file.
+pub fn text(noise: bool, comments: bool) -> impl Strategy<Value = String> {
+    file().prop_flat_map(move |file| {
+        let text = authz_lang::format_file(&file, "");
+        if noise {
+            super::noise::noisy(text, comments).boxed()
+        } else {
+            Just(text).boxed()
+        }
     })
 }
 
