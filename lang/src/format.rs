@@ -1126,3 +1126,104 @@ fn fits(docs: &[Doc], rest: &[(usize, Mode, &Doc)], width: usize) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Span;
+
+    fn expr(kind: ExprKind) -> ast::Expr {
+        ast::Expr {
+            kind,
+            span: Span::default(),
+        }
+    }
+
+    fn var(var: ast::Var) -> ast::Expr {
+        expr(ExprKind::Var(var))
+    }
+
+    fn binary(op: BinaryOp, lhs: ast::Expr, rhs: ast::Expr) -> ast::Expr {
+        expr(ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        })
+    }
+
+    /// Formats a policy with the one condition `condition`, built by hand, and returns the
+    /// condition's text.
+    fn condition_text(condition: ast::Expr) -> String {
+        let scope = |kind| ast::Scope {
+            kind,
+            span: Span::default(),
+        };
+        let policy = ast::Policy {
+            effect: Effect::Permit,
+            effect_span: Span::default(),
+            principal: scope(ScopeKind::Any),
+            action: ast::ActionScope {
+                kind: ActionScopeKind::Any,
+                span: Span::default(),
+            },
+            resource: scope(ScopeKind::Any),
+            conditions: vec![ast::Condition {
+                kind: ConditionKind::When,
+                keyword_span: Span::default(),
+                expr: condition,
+            }],
+        };
+        let file = ast::File {
+            items: vec![ast::Item {
+                annotations: Vec::new(),
+                kind: ItemKind::Policy(policy),
+                span: Span::default(),
+            }],
+            comments: Vec::new(),
+        };
+        let text = format_file(&file, "");
+        let condition = text.split_once("\nwhen ").map_or("", |(_, rest)| rest);
+        condition.trim_end().trim_end_matches(';').to_string()
+    }
+
+    #[test]
+    fn parentheses_are_added_where_the_tree_needs_them() {
+        use ast::Var::{Action, Context, Principal, Resource};
+        let or = binary(BinaryOp::Or, var(Principal), var(Resource));
+        let text = condition_text(binary(BinaryOp::And, or.clone(), var(Context)));
+        assert_eq!(text, "(principal || resource) && context");
+        let text = condition_text(binary(BinaryOp::Or, var(Action), or));
+        assert_eq!(text, "action || (principal || resource)");
+        let eq = binary(BinaryOp::Eq, var(Principal), var(Resource));
+        let text = condition_text(binary(BinaryOp::Eq, eq, var(Context)));
+        assert_eq!(text, "(principal == resource) == context");
+        let negated = expr(ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand: Box::new(var(Principal)),
+        });
+        let attr = expr(ExprKind::Attr {
+            base: Box::new(negated),
+            attr: ast::Ident {
+                name: "a b".to_string(),
+                span: Span::default(),
+            },
+        });
+        assert_eq!(condition_text(attr), "(-principal).\"a b\"");
+    }
+
+    #[test]
+    fn strings_are_escaped_canonically() {
+        assert_eq!(quote("a\"b\\c\n\r\t\0'é😀"), r#""a\"b\\c\n\r\t\0'é😀""#);
+        assert_eq!(quote("\u{1}\u{7f}\u{85}"), r#""\u{1}\u{7f}\u{85}""#);
+    }
+
+    #[test]
+    fn field_names_are_bare_only_when_they_can_be() {
+        assert_eq!(field_name("tier"), "tier");
+        assert_eq!(field_name("if"), "if");
+        assert_eq!(field_name("_x1"), "_x1");
+        assert_eq!(field_name("x-y"), "\"x-y\"");
+        assert_eq!(field_name("1x"), "\"1x\"");
+        assert_eq!(field_name(""), "\"\"");
+    }
+}
