@@ -8,6 +8,7 @@ pub mod explain;
 pub mod ext;
 pub mod index;
 pub mod intern;
+pub mod json;
 pub mod program;
 pub mod request;
 pub mod schema;
