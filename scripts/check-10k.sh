@@ -52,7 +52,11 @@ fi
 times=()
 for ((run = 1; run <= runs; run++)); do
   start="$(date +%s%N)"
-  "$authz" check "$workdir" >/dev/null
+  if ! "$authz" check "$workdir" >/dev/null 2>"$workdir/.stderr"; then
+    echo "check-10k: authz check failed on run $run" >&2
+    cat "$workdir/.stderr" >&2
+    exit 1
+  fi
   end="$(date +%s%N)"
   ms="$(( (end - start) / 1000000 )).$(printf '%03d' $(( (end - start) / 1000 % 1000 )))"
   times+=("$ms")
@@ -65,5 +69,6 @@ echo "median of $runs runs: ${median} ms for $policies policies"
 
 # Peak memory of one run, when GNU time is available.
 if [[ -x /usr/bin/time ]]; then
-  /usr/bin/time -f "peak RSS of one run: %M KiB" "$authz" check "$workdir" >/dev/null
+  /usr/bin/time -f "peak RSS of one run: %M KiB" -o "$workdir/.rss" "$authz" check "$workdir" >/dev/null 2>&1
+  cat "$workdir/.rss"
 fi
