@@ -274,3 +274,72 @@ impl Engine for CedarEngine {
         self.errors
     }
 }
+
+/// A policy set written in Cedar (`schema.cedarschema` and `policies.cedar` in one directory),
+/// loaded with entities in the DESIGN.md JSON form: the Cedar side of the example conformance law.
+pub struct CedarApp {
+    pub schema: Schema,
+    pub policies: PolicySet,
+    pub entities: Entities,
+    authorizer: Authorizer,
+}
+
+/// One Cedar decision, with what the conformance comparison needs.
+#[derive(Clone, Debug)]
+pub struct CedarDecision {
+    pub allow: bool,
+    /// The `@id` annotations of the determining policies (the permits that allowed, or the
+    /// forbids that denied), sorted.
+    pub determining: Vec<String>,
+    /// The evaluation errors, as text; Cedar skips an erroring policy.
+    pub errors: Vec<String>,
+}
+
+impl CedarApp {
+    /// Loads `dir/schema.cedarschema` and `dir/policies.cedar` (validated in strict mode) and the
+    /// entities.
+    pub fn load(dir: &std::path::Path, entities_json: &Value) -> Result<CedarApp, String> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path)
+                .map_err(|err| format!("cannot read `{}`: {err}", path.display()))
+        };
+        let schema = parse_schema(&read("schema.cedarschema")?)?;
+        let policies = parse_policies(&read("policies.cedar")?, &schema)?;
+        let entities = entities_from_authz_json(entities_json, &schema)?;
+        Ok(CedarApp {
+            schema,
+            policies,
+            entities,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// Decides a request in the DESIGN.md JSON form.
+    pub fn decide(&self, request: &Value) -> Result<CedarDecision, String> {
+        let request = request_from_authz_json(request, &self.schema)?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &self.entities);
+        let mut determining: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| {
+                self.policies
+                    .policy(id)
+                    .and_then(|policy| policy.annotation("id"))
+                    .map_or_else(|| id.to_string(), str::to_string)
+            })
+            .collect();
+        determining.sort();
+        Ok(CedarDecision {
+            allow: response.decision() == Decision::Allow,
+            determining,
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(ToString::to_string)
+                .collect(),
+        })
+    }
+}
