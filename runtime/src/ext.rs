@@ -7,6 +7,6 @@ pub mod duration;
 pub mod ip;
 pub mod timestamp;
 
-pub use duration::{parse_duration, DurationError};
+pub use duration::{format_duration, parse_duration, DurationError};
 pub use ip::{parse_ip, IpError};
-pub use timestamp::{parse_timestamp, TimestampError};
+pub use timestamp::{format_timestamp, parse_timestamp, TimestampError};

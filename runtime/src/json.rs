@@ -2,7 +2,7 @@
 //!
 //! [`load_entities`] reads the entities file into an [`EntityStore`](crate::store::EntityStore);
 //! [`load_request`] and [`load_request_value`] read a decision request into a
-//! [`Request`](crate::request::Request). Both check every value against the schema's types (sets
+//! [`Request`](crate::request::Request); [`entities_to_json`] writes a store back. Both check every value against the schema's types (sets
 //! as arrays, records as objects, `Long` as integers, entity references as
 //! `{"type": ..., "id": ...}`, `Ip`, `Timestamp` and `Duration` as strings), report every problem
 //! they find with the entity, attribute or field it concerns, and never panic: nesting is bounded
@@ -14,9 +14,14 @@ mod reader;
 pub mod request;
 mod suggest;
 mod tree;
+pub mod write;
+
+#[cfg(test)]
+mod fixture;
 
 pub use entities::{load_entities, EntityError};
 pub use request::{load_request, load_request_value, RequestError, RequestErrorKind};
+pub use write::{entities_to_json, value_to_json};
 
 /// The deepest nesting of arrays and objects in a request, or in one entity of an entities file
 /// (the file's outer array not counted).

@@ -109,6 +109,28 @@ pub fn parse_duration(text: &str) -> Result<i64, DurationError> {
     Ok(if negative { -total } else { total })
 }
 
+/// Formats milliseconds as a duration with the largest units first: `1h30m`, `-250ms`, `0ms`.
+/// The result parses back to the same value (except `i64::MIN`, whose magnitude has no `i64`).
+pub fn format_duration(millis: i64) -> String {
+    let mut text = String::new();
+    if millis < 0 {
+        text.push('-');
+    }
+    let mut rest = millis.unsigned_abs();
+    for (name, unit) in UNITS {
+        let unit = unit.unsigned_abs();
+        let amount = rest / unit;
+        rest %= unit;
+        if amount > 0 {
+            text.push_str(&format!("{amount}{name}"));
+        }
+    }
+    if millis == 0 {
+        text.push_str("0ms");
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +181,17 @@ mod tests {
             parse_duration("--1h"),
             Err(DurationError::MissingNumber { offset: 1 })
         );
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        assert_eq!(format_duration(5_400_000), "1h30m");
+        assert_eq!(format_duration(-250), "-250ms");
+        assert_eq!(format_duration(0), "0ms");
+        for millis in [1, 93_784_005, -172_800_000, i64::MAX, i64::MIN + 1] {
+            assert_eq!(parse_duration(&format_duration(millis)), Ok(millis));
+        }
+        assert_eq!(format_duration(i64::MIN), "-106751991167d7h12m55s808ms");
     }
 
     #[test]

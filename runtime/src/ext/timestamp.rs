@@ -188,6 +188,48 @@ pub fn parse_timestamp(text: &str) -> Result<i64, TimestampError> {
     Ok(seconds * 1000 + i64::from(millis))
 }
 
+/// The civil date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    // The day is 1 to 31 and the month 1 to 12 by construction.
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+/// Formats milliseconds since the Unix epoch as an RFC 3339 date-time in UTC, with milliseconds
+/// only when there are some: `2024-01-31T12:00:00Z`, `1970-01-01T00:00:00.250Z`. The result parses
+/// back to the same instant for the years 0000 to 9999.
+pub fn format_timestamp(millis: i64) -> String {
+    let days = millis.div_euclid(86_400_000);
+    let in_day = millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let (hour, rest) = (in_day / 3_600_000, in_day % 3_600_000);
+    let (minute, rest) = (rest / 60_000, rest % 60_000);
+    let (second, milli) = (rest / 1000, rest % 1000);
+    let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
+    if milli != 0 {
+        text.push_str(&format!(".{milli:03}"));
+    }
+    text.push('Z');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +273,28 @@ mod tests {
         assert!(parse_timestamp("2024-01-31T00:00:00.Z").is_err());
         assert!(parse_timestamp("2024-01-31T00:00:00Zjunk").is_err());
         assert!(parse_timestamp("2024-01-31T00:00:00+0200").is_err());
+    }
+
+    #[test]
+    fn formatting_round_trips() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(-1000), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            format_timestamp(951_782_400_250),
+            "2000-02-29T00:00:00.250Z"
+        );
+        for millis in [
+            0,
+            -1,
+            1_706_702_400_000,
+            -62_167_219_200_000,
+            253_402_300_799_999,
+        ] {
+            assert_eq!(parse_timestamp(&format_timestamp(millis)), Ok(millis));
+        }
+        // Extreme values format without overflow, even if they cannot parse back.
+        let _ = format_timestamp(i64::MIN);
+        let _ = format_timestamp(i64::MAX);
     }
 
     #[test]

@@ -588,3 +588,422 @@ fn attribute_error(entity: &str, issue: PathIssue) -> EntityError {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic;
+
+    use super::*;
+    use crate::json::fixture;
+    use crate::json::write::entities_to_json;
+    use crate::value::Value;
+
+    const DOCS_ENTITIES: &str = include_str!("../../../examples/docs/entities.json");
+
+    /// Loads `json` and returns the error messages, with codes and help lines.
+    fn errors(json: &str) -> Vec<String> {
+        let program = fixture::program();
+        match load_entities(&program, json) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(render).collect(),
+        }
+    }
+
+    fn render(error: &EntityError) -> String {
+        let code = error
+            .code()
+            .map(|code| code.to_string())
+            .unwrap_or_default();
+        match error.help() {
+            Some(help) => format!("[{code}] {error} (help: {help})"),
+            None => format!("[{code}] {error}"),
+        }
+    }
+
+    fn check(json: &str, expected: &[&str]) {
+        assert_eq!(errors(json), expected);
+    }
+
+    fn user(id: &str, attrs: &str) -> String {
+        format!(r#"[{{"type": "User", "id": "{id}", "attrs": {attrs}}}]"#)
+    }
+
+    const ALICE: &str = r#"{"tenant": {"type": "Tenant", "id": "acme"}, "email": "a@x", "clearance": 3, "trainings": []}"#;
+
+    fn device(attrs: &str) -> String {
+        let base = r#""ip": "10.0.0.1", "seen": "2024-01-31T12:00:00Z", "ttl": "1h30m", "address": {"zip": 12345}, "grid": []"#;
+        let attrs = if attrs.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}, {attrs}")
+        };
+        format!(r#"[{{"type": "Device", "id": "d1", "attrs": {{{attrs}}}}}]"#)
+    }
+
+    fn parse(text: &str) -> serde_json::Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// Sorts every array by its text, so that sets compare whatever their order.
+    fn normalize(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Array(items) => {
+                let mut items: Vec<_> = items.into_iter().map(normalize).collect();
+                items.sort_by_key(|item| item.to_string());
+                serde_json::Value::Array(items)
+            }
+            serde_json::Value::Object(members) => serde_json::Value::Object(
+                members
+                    .into_iter()
+                    .map(|(key, value)| (key, normalize(value)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
+    fn uid(program: &Program, store: &EntityStore, ty: &str, id: &str) -> EntityUid {
+        EntityUid {
+            ty: program.schema.type_id(ty).unwrap(),
+            id: store.interner.get(id).unwrap(),
+        }
+    }
+
+    #[test]
+    fn docs_example_round_trips() {
+        let program = fixture::program();
+        let store = load_entities(&program, DOCS_ENTITIES).unwrap();
+        assert_eq!(store.len(), 32);
+        let written = entities_to_json(&program, &store);
+        assert_eq!(normalize(written), normalize(parse(DOCS_ENTITIES)));
+    }
+
+    #[test]
+    fn hierarchy_closure_is_transitive() {
+        let program = fixture::program();
+        let store = load_entities(&program, DOCS_ENTITIES).unwrap();
+        let alice = uid(&program, &store, "User", "alice");
+        let frank = uid(&program, &store, "User", "frank");
+        let acme = uid(&program, &store, "Tenant", "acme");
+        let viewers = uid(&program, &store, "Role", "acme-viewers");
+        let roadmap_readers = uid(&program, &store, "Group", "acme-roadmap-readers");
+        assert!(store.is_ancestor(alice, viewers));
+        assert!(store.is_ancestor(alice, acme));
+        assert!(store.is_ancestor(frank, roadmap_readers));
+        assert!(store.is_ancestor(frank, acme));
+        assert!(!store.is_ancestor(acme, alice));
+        let salaries = uid(&program, &store, "Document", "salaries");
+        let names: Vec<String> = store
+            .ancestors(salaries)
+            .iter()
+            .map(|a| store.interner.resolve(a.id).unwrap().to_owned())
+            .collect();
+        assert_eq!(names.len(), 3);
+        for name in ["acme-finance", "acme-root", "acme"] {
+            assert!(names.contains(&name.to_owned()), "{name}");
+        }
+    }
+
+    #[test]
+    fn store_interner_extends_the_programs() {
+        let program = fixture::program();
+        let store = load_entities(&program, &user("alice", ALICE)).unwrap();
+        let n = program.interner.len();
+        assert!(store.interner.len() > n);
+        for sym in 0..n {
+            let sym = crate::intern::Sym(sym);
+            assert_eq!(store.interner.resolve(sym), program.interner.resolve(sym));
+        }
+    }
+
+    #[test]
+    fn sets_are_sorted_and_deduplicated() {
+        let program = fixture::program();
+        let json = device(r#""grid": [[3, 1, 3], [1, 3], [2], []]"#).replace(r#", "grid": []"#, "");
+        let store = load_entities(&program, &json).unwrap();
+        let device = store.iter().next().unwrap();
+        let layout = program
+            .schema
+            .layout(program.schema.entity_type(device.uid.ty).unwrap().layout)
+            .unwrap();
+        let slot = layout
+            .slot(program.schema.attr_id("grid").unwrap())
+            .unwrap();
+        let Value::Set(grid) = store.attrs(device)[slot] else {
+            panic!("grid is not a set");
+        };
+        let written = crate::json::write::value_to_json(&program, &store, Value::Set(grid));
+        assert_eq!(written, parse("[[], [1, 3], [2]]"));
+    }
+
+    #[test]
+    fn extension_values_load() {
+        let program = fixture::program();
+        let json = device(
+            r#""sites": [{"zip": 2, "city": "Oslo"}, {"zip": 1}], "owner": {"type": "Group", "id": "g"}"#,
+        );
+        let store = load_entities(&program, &json).unwrap();
+        let written = entities_to_json(&program, &store);
+        let expected = parse(
+            r#"[{"type": "Device", "id": "d1", "parents": [], "attrs": {
+                "ip": "10.0.0.1", "seen": "2024-01-31T12:00:00Z", "ttl": "1h30m",
+                "address": {"zip": 12345}, "grid": [],
+                "sites": [{"zip": 1}, {"zip": 2, "city": "Oslo"}],
+                "owner": {"type": "Group", "id": "g"}}}]"#,
+        );
+        assert_eq!(normalize(written), normalize(expected));
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        check(
+            "[\n  {\"type\": \"User\",, }\n]",
+            &["[authz::entities::syntax] malformed JSON at line 2, column 19: key must be a string"],
+        );
+        check(
+            "",
+            &["[authz::entities::syntax] malformed JSON at line 1, column 0: EOF while parsing a value"],
+        );
+    }
+
+    #[test]
+    fn the_file_must_be_an_array() {
+        check(
+            r#"{"type": "User"}"#,
+            &["[authz::entities::not_a_list] the entities file must be a JSON array of entities, found an object"],
+        );
+    }
+
+    #[test]
+    fn unknown_entity_type_suggests_a_name() {
+        check(
+            r#"[{"type": "Usr", "id": "alice"}]"#,
+            &["[authz::entities::unknown_type] unknown entity type `Usr` in the entity at index 0 (help: did you mean `User`?)"],
+        );
+    }
+
+    #[test]
+    fn actions_are_not_data() {
+        check(
+            r#"[{"type": "Action", "id": "read"}]"#,
+            &["[authz::entities::action_entity] `Action(\"read\")` has the action type `Action`; actions are declared in the schema, not given as entities"],
+        );
+    }
+
+    #[test]
+    fn missing_required_attributes_are_named() {
+        check(
+            &user("alice", r#"{"email": "a@x", "address": 1}"#)
+                .replace(r#""address": 1"#, r#""clearance": 1"#),
+            &[
+                "[authz::entities::missing_attribute] `User(\"alice\")` is missing the required attribute `tenant` of type `Tenant`",
+                "[authz::entities::missing_attribute] `User(\"alice\")` is missing the required attribute `trainings` of type `Set<String>`",
+            ],
+        );
+        check(
+            &device("").replace(r#"{"zip": 12345}"#, r#"{"city": "Oslo"}"#),
+            &["[authz::entities::missing_attribute] `Device(\"d1\")` is missing the required attribute `address.zip` of type `Long`"],
+        );
+        // Optional attributes may be left out, and `attrs` and `parents` too when nothing is required.
+        check(&user("alice", ALICE), &[]);
+        check(
+            r#"[{"type": "Tenant", "id": "t", "attrs": {"name": "T", "plan": "free", "viewers": {"type": "Role", "id": "v"}, "editors": {"type": "Role", "id": "e"}, "admins": {"type": "Role", "id": "a"}}}]"#,
+            &[],
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_are_named_with_suggestions() {
+        check(
+            &user("alice", &ALICE.replace(r#""clearance""#, r#""clearence""#)),
+            &[
+                "[authz::entities::unknown_attribute] `User(\"alice\")` has the attribute `clearence`, which its type does not declare (help: did you mean `clearance`?)",
+                "[authz::entities::missing_attribute] `User(\"alice\")` is missing the required attribute `clearance` of type `Long`",
+            ],
+        );
+        check(
+            &device("").replace(r#"{"zip": 12345}"#, r#"{"zip": 1, "cty": "Oslo"}"#),
+            &["[authz::entities::unknown_attribute] `Device(\"d1\")` has the attribute `address.cty`, which its type does not declare (help: did you mean `city`?)"],
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_named_at_any_depth() {
+        check(
+            &device(r#""sites": [{"zip": 1}, {"zip": "2"}]"#)
+                .replace(r#""grid": []"#, r#""grid": [[1], [2, true]]"#)
+                .replace(r#""ttl": "1h30m""#, r#""ttl": 5400"#),
+            &[
+                "[authz::entities::type_mismatch] wrong type for attribute `ttl` of `Device(\"d1\")`: expected `Duration`, found the integer `5400` (help: a `Duration` is written as a string such as `\"1h30m\"`)",
+                "[authz::entities::type_mismatch] wrong type for attribute `grid[1][1]` of `Device(\"d1\")`: expected `Long`, found `true`",
+                "[authz::entities::type_mismatch] wrong type for attribute `sites[1].zip` of `Device(\"d1\")`: expected `Long`, found the string `\"2\"`",
+            ],
+        );
+        check(
+            &user("alice", &ALICE.replace(r#""trainings": []"#, r#""trainings": "pii""#)),
+            &["[authz::entities::type_mismatch] wrong type for attribute `trainings` of `User(\"alice\")`: expected `Set<String>`, found the string `\"pii\"` (help: a set is written as a JSON array)"],
+        );
+        check(
+            &device("").replace(r#"{"zip": 12345}"#, "null"),
+            &["[authz::entities::type_mismatch] wrong type for attribute `address` of `Device(\"d1\")`: expected `{ zip: Long, city?: String }`, found `null` (help: a record is written as a JSON object)"],
+        );
+    }
+
+    #[test]
+    fn floats_and_huge_integers_are_not_longs() {
+        check(
+            &user("alice", &ALICE.replace("3", "3.5")),
+            &["[authz::entities::type_mismatch] wrong type for attribute `clearance` of `User(\"alice\")`: expected `Long`, found the number `3.5` (help: a `Long` is a whole number)"],
+        );
+        check(
+            &user("alice", &ALICE.replace("3", "3.0")),
+            &["[authz::entities::type_mismatch] wrong type for attribute `clearance` of `User(\"alice\")`: expected `Long`, found the number `3` (help: a `Long` is a whole number)"],
+        );
+        check(
+            &user("alice", &ALICE.replace("3", "9223372036854775808")),
+            &["[authz::entities::long_out_of_range] attribute `clearance` of `User(\"alice\")` is out of the range of `Long`: `9223372036854775808` (help: a `Long` is a 64-bit signed integer, from -9223372036854775808 to 9223372036854775807)"],
+        );
+        check(
+            &user("alice", &ALICE.replace("3", &"9".repeat(400))),
+            &["[authz::entities::syntax] malformed JSON at line 1, column 516: number out of range"],
+        );
+        check(
+            &user("alice", &ALICE.replace("3", "-9223372036854775808")),
+            &[],
+        );
+    }
+
+    #[test]
+    fn bad_extension_literals_are_rejected() {
+        check(
+            &device("")
+                .replace("10.0.0.1", "10.0.0.0/33")
+                .replace("2024-01-31T12:00:00Z", "2024-02-30T00:00:00Z")
+                .replace("1h30m", "30m1h"),
+            &[
+                "[authz::entities::bad_literal] attribute `ip` of `Device(\"d1\")`: `10.0.0.0/33` is not a valid `Ip`: prefix length 33 is longer than 32",
+                "[authz::entities::bad_literal] attribute `seen` of `Device(\"d1\")`: `2024-02-30T00:00:00Z` is not a valid `Timestamp`: day 30 is out of range",
+                "[authz::entities::bad_literal] attribute `ttl` of `Device(\"d1\")`: `30m1h` is not a valid `Duration`: unit `h` is repeated or out of order; write units from `d` down to `ms`",
+            ],
+        );
+    }
+
+    #[test]
+    fn entity_references_are_checked() {
+        check(
+            &user("alice", &ALICE.replace(r#""type": "Tenant""#, r#""type": "Team""#)),
+            &["[authz::entities::unknown_type] unknown entity type `Team` in attribute `tenant.type` of `User(\"alice\")`"],
+        );
+        check(
+            &user("alice", &ALICE.replace(r#""type": "Tenant""#, r#""type": "Role""#)),
+            &["[authz::entities::type_mismatch] wrong type for attribute `tenant` of `User(\"alice\")`: expected `Tenant`, found an entity of type `Role`"],
+        );
+        check(
+            &user("alice", &ALICE.replace(r#"{"type": "Tenant", "id": "acme"}"#, r#""acme""#)),
+            &["[authz::entities::type_mismatch] wrong type for attribute `tenant` of `User(\"alice\")`: expected `{\"type\": ..., \"id\": ...}`, found the string `\"acme\"` (help: an entity reference is written `{\"type\": \"User\", \"id\": \"alice\"}`)"],
+        );
+        check(
+            &user("alice", &ALICE.replace(r#""id": "acme""#, r#""id": 7"#)),
+            &["[authz::entities::type_mismatch] wrong type for attribute `tenant.id` of `User(\"alice\")`: expected `String`, found the integer `7`"],
+        );
+        check(
+            &device(r#""owner": {"type": "Tenant", "id": "acme"}"#),
+            &["[authz::entities::type_mismatch] wrong type for attribute `owner` of `Device(\"d1\")`: expected `User | Group`, found an entity of type `Tenant`"],
+        );
+    }
+
+    #[test]
+    fn parents_must_have_allowed_types() {
+        check(
+            r#"[{"type": "Document", "id": "d", "parents": [{"type": "Tenant", "id": "acme"}, {"type": "Foldr", "id": "f"}, "x"],
+                "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "owner": {"type": "User", "id": "a"}, "classification": 1, "labels": [], "requiredTrainings": [], "readers": {"type": "Group", "id": "g"}}}]"#,
+            &[
+                "[authz::entities::parent_type] `Document(\"d\")` cannot be in `Tenant(\"acme\")`: a `Document` may only be in `Folder`",
+                "[authz::entities::unknown_type] unknown entity type `Foldr` in `parents[1]` of `Document(\"d\")` (help: did you mean `Folder`?)",
+                "[authz::entities::malformed] `Document(\"d\")` is malformed: `parents[2]` expected `{\"type\": ..., \"id\": ...}`, found the string `\"x\"` (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+            ],
+        );
+        check(
+            r#"[{"type": "Tenant", "id": "t", "parents": [{"type": "Tenant", "id": "u"}], "attrs": {"name": "T", "plan": "free", "viewers": {"type": "Role", "id": "v"}, "editors": {"type": "Role", "id": "e"}, "admins": {"type": "Role", "id": "a"}}}]"#,
+            &["[authz::entities::parent_type] `Tenant(\"t\")` cannot be in `Tenant(\"u\")`: a `Tenant` cannot be in any entity"],
+        );
+    }
+
+    #[test]
+    fn duplicate_entities_are_rejected() {
+        let json = format!(
+            "[{}, {}]",
+            user("alice", ALICE).trim_matches(['[', ']']),
+            user("alice", ALICE).trim_matches(['[', ']'])
+        );
+        check(
+            &json,
+            &["[authz::entities::duplicate] `User(\"alice\")` is given more than once (help: it is first given at index 0)"],
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        check(
+            &user(
+                "alice",
+                &ALICE.replace(r#""clearance": 3"#, r#""clearance": 3, "clearance": 4"#),
+            ),
+            &["[authz::entities::duplicate_key] duplicate key `clearance` at line 1, column 130"],
+        );
+    }
+
+    #[test]
+    fn malformed_entity_objects_are_named() {
+        check(
+            r#"[{"type": "User", "id": 7}, {"id": "x"}, {"type": "User", "id": "bob", "atrs": {}, "parents": {}}, 5]"#,
+            &[
+                "[authz::entities::malformed] the entity at index 0 is malformed: `id` must be a string, found the integer `7` (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+                "[authz::entities::malformed] the entity at index 1 is malformed: `type` is missing (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+                "[authz::entities::malformed] the entity at index 2 is malformed: unknown member `atrs`; an entity has `type`, `id`, `attrs` and `parents` (did you mean `attrs`?) (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+                "[authz::entities::missing_attribute] `User(\"bob\")` is missing the required attribute `tenant` of type `Tenant`",
+                "[authz::entities::missing_attribute] `User(\"bob\")` is missing the required attribute `email` of type `String`",
+                "[authz::entities::missing_attribute] `User(\"bob\")` is missing the required attribute `clearance` of type `Long`",
+                "[authz::entities::missing_attribute] `User(\"bob\")` is missing the required attribute `trainings` of type `Set<String>`",
+                "[authz::entities::malformed] `User(\"bob\")` is malformed: `parents` must be an array, found an object (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+                "[authz::entities::malformed] the entity at index 3 is malformed: expected an object, found the integer `5` (help: an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`)",
+            ],
+        );
+    }
+
+    #[test]
+    fn errors_are_collected_and_bounded() {
+        let one = r#"{"type": "Nope", "id": "x"}"#;
+        let json = format!("[{}]", vec![one; 150].join(","));
+        let errors = errors(&json);
+        assert_eq!(errors.len(), MAX_ERRORS + 1);
+        assert_eq!(
+            errors.last().unwrap(),
+            "[authz::entities::too_many_errors] too many errors; stopped after 100"
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(200_000);
+        check(
+            &deep,
+            &["[authz::entities::too_deep] JSON nested deeper than 33 levels at line 1, column 34"],
+        );
+        let grid = format!("{}1{}", "[".repeat(40), "]".repeat(40));
+        let found = errors(&device(&format!(r#""grid": {grid}"#)).replace(r#""grid": [], "#, ""));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].starts_with("[authz::entities::too_deep]"),
+            "{found:?}"
+        );
+        // Nesting within the limit is checked against the type as usual.
+        let grid = format!("{}1{}", "[".repeat(30), "]".repeat(30));
+        let found = errors(&device(&format!(r#""grid": {grid}"#)).replace(r#""grid": [], "#, ""));
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains("`grid[0][0]` of `Device(\"d1\")`: expected `Long`, found an array"),
+            "{found:?}"
+        );
+    }
+}
