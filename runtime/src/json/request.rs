@@ -543,3 +543,411 @@ fn issue_error(issue: PathIssue) -> RequestError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic;
+
+    use super::*;
+    use crate::eval::{Evaluator, Scratch};
+    use crate::json::fixture;
+    use crate::json::load_entities;
+    use crate::program::{Expr, Var};
+
+    const ENTITIES: &str = r#"[{"type": "User", "id": "alice", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "a@x", "clearance": 3, "trainings": ["pii"]}}]"#;
+
+    fn setup() -> (Program, EntityStore) {
+        let program = fixture::program();
+        let store = load_entities(&program, ENTITIES).unwrap();
+        (program, store)
+    }
+
+    /// A refund request with `context` members spliced in after the required ones.
+    fn refund(context: &str) -> String {
+        let extra = if context.is_empty() {
+            String::new()
+        } else {
+            format!(", {context}")
+        };
+        format!(
+            r#"{{"principal": {{"type": "User", "id": "alice"}}, "action": "refund", "resource": {{"type": "Document", "id": "d1"}}, "context": {{"amount": 5, "mfa": true{extra}}}}}"#
+        )
+    }
+
+    /// Loads `json` and returns the errors as `field: message [code] (help)`.
+    fn errors(json: &str) -> Vec<String> {
+        let (program, store) = setup();
+        match load_request(&program, &store, json) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(render).collect(),
+        }
+    }
+
+    fn render(error: &RequestError) -> String {
+        let code = Diagnostic::code(error)
+            .map(|code| code.to_string())
+            .unwrap_or_default();
+        let mut text = format!("{}: {} [{code}]", error.field, error.message);
+        if let Some(help) = &error.help {
+            text.push_str(&format!(" ({help})"));
+        }
+        text
+    }
+
+    fn check(json: &str, expected: &[&str]) {
+        assert_eq!(errors(json), expected);
+    }
+
+    fn context_value(
+        program: &Program,
+        store: &EntityStore,
+        request: &Request,
+        name: &str,
+    ) -> Value {
+        let mut scratch = Scratch::new();
+        let mut evaluator = Evaluator::new(program, store, request, &mut scratch);
+        let attr = program.schema.attr_id(name).unwrap();
+        evaluator
+            .eval(&Expr::Attr(Box::new(Expr::Var(Var::Context)), attr))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_valid_request_loads() {
+        let (program, store) = setup();
+        let json = refund(
+            r#""origin": "10.1.2.3", "at": "2024-01-31T12:00:00Z", "window": "1h", "tags": ["vip", "pdf", "vip"], "shipping": {"zip": 7}, "approver": {"type": "User", "id": "alice"}"#,
+        );
+        let request = load_request(&program, &store, &json).unwrap();
+        let alice = store.interner.get("alice").unwrap();
+        assert_eq!(request.principal.id, alice);
+        assert_eq!(
+            request.principal.ty,
+            program.schema.type_id("User").unwrap()
+        );
+        let refund = program.interner.get("refund").unwrap();
+        assert_eq!(request.action, program.schema.action(refund).unwrap().uid);
+        // `d1` is in no table: it gets a request-local symbol.
+        assert!(request.resource.id.0 >= store.interner.len());
+        assert_eq!(request.strings.resolve(request.resource.id), Some("d1"));
+
+        assert_eq!(
+            context_value(&program, &store, &request, "amount"),
+            Value::Long(5)
+        );
+        assert_eq!(
+            context_value(&program, &store, &request, "mfa"),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            context_value(&program, &store, &request, "at"),
+            Value::Timestamp(1_706_702_400_000)
+        );
+        assert_eq!(
+            context_value(&program, &store, &request, "window"),
+            Value::Duration(3_600_000)
+        );
+        assert_eq!(
+            context_value(&program, &store, &request, "approver"),
+            Value::Entity(request.principal)
+        );
+        let Value::Set(tags) = context_value(&program, &store, &request, "tags") else {
+            panic!("tags is not a set");
+        };
+        assert_eq!(tags.len, 2);
+        // The set is sorted as the evaluator's binary search expects.
+        let mut scratch = Scratch::new();
+        let mut evaluator = Evaluator::new(&program, &store, &request, &mut scratch);
+        let tags_attr = program.schema.attr_id("tags").unwrap();
+        let tags_expr = Expr::Attr(Box::new(Expr::Var(Var::Context)), tags_attr);
+        let pdf = Value::Str(program.interner.get("pdf").unwrap());
+        let contains = Expr::Contains(Box::new(tags_expr.clone()), Box::new(Expr::Lit(pdf)));
+        assert_eq!(evaluator.eval(&contains), Ok(Value::Bool(true)));
+        let origin = context_value(&program, &store, &request, "origin");
+        let net = evaluator.ip(origin).unwrap();
+        assert_eq!(net.to_owned().prefix, 32);
+        let shipping = program.schema.attr_id("shipping").unwrap();
+        let zip = program.schema.attr_id("zip").unwrap();
+        let zip_expr = Expr::Attr(
+            Box::new(Expr::Attr(Box::new(Expr::Var(Var::Context)), shipping)),
+            zip,
+        );
+        assert_eq!(evaluator.eval(&zip_expr), Ok(Value::Long(7)));
+        // Absent optional fields read as absent.
+        let absent = program.schema.attr_id("city").unwrap();
+        let city = Expr::Has(
+            Box::new(Expr::Attr(Box::new(Expr::Var(Var::Context)), shipping)),
+            absent,
+        );
+        assert_eq!(evaluator.eval(&city), Ok(Value::Bool(false)));
+    }
+
+    #[test]
+    fn request_strings_are_shared_without_growing_the_interner() {
+        let (program, store) = setup();
+        let before = store.interner.len();
+        let json = refund(r#""tags": ["acme", "new", "newer"]"#)
+            .replace(r#""id": "d1""#, r#""id": "new""#);
+        let request = load_request(&program, &store, &json).unwrap();
+        assert_eq!(store.interner.len(), before);
+        // The same text gets the same symbol, whether in an id or in the context.
+        let new = request.resource.id;
+        assert_eq!(request.strings.resolve(new), Some("new"));
+        assert_eq!(request.strings.end(), before + 2);
+        let Value::Set(tags) = context_value(&program, &store, &request, "tags") else {
+            panic!("tags is not a set");
+        };
+        let elements = request.pool.slice(tags.start, tags.len as usize);
+        let acme = store.interner.get("acme").unwrap();
+        assert!(elements.contains(&Value::Str(acme)));
+        assert!(elements.contains(&Value::Str(new)));
+    }
+
+    #[test]
+    fn parsed_values_load_like_text() {
+        let (program, store) = setup();
+        let json = refund(r#""tags": ["b", "a"]"#);
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let from_value = load_request_value(&program, &store, &value).unwrap();
+        let from_text = load_request(&program, &store, &json).unwrap();
+        assert_eq!(from_value.principal, from_text.principal);
+        assert_eq!(from_value.context, from_text.context);
+        assert_eq!(from_value.pool.values, from_text.pool.values);
+    }
+
+    #[test]
+    fn context_may_be_left_out_when_nothing_is_required() {
+        check(
+            r#"{"principal": {"type": "User", "id": "alice"}, "action": "read", "resource": {"type": "Document", "id": "d1"}, "explain": true}"#,
+            &[],
+        );
+        check(
+            r#"{"principal": {"type": "User", "id": "alice"}, "action": "export", "resource": {"type": "Document", "id": "d1"}}"#,
+            &["context.format: missing; expected `String` [authz::request::missing_field]"],
+        );
+    }
+
+    #[test]
+    fn missing_members_are_named() {
+        check(
+            "{}",
+            &[
+                "principal: missing; give it as `{\"type\": ..., \"id\": ...}` [authz::request::missing_field]",
+                "resource: missing; give it as `{\"type\": ..., \"id\": ...}` [authz::request::missing_field]",
+                "action: missing; give the action's name, such as `\"read\"` [authz::request::missing_field]",
+            ],
+        );
+        check(
+            r#"{"principal": {"type": "User"}, "action": "read", "resource": {"id": "d1"}}"#,
+            &[
+                "principal.id: missing; expected `String` [authz::request::missing_field]",
+                "resource.type: missing; expected `String` [authz::request::missing_field]",
+            ],
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_actions_suggest_names() {
+        check(
+            &refund("")
+                .replace(r#""type": "User""#, r#""type": "Usr""#)
+                .replace(r#""refund""#, r#""refnud""#),
+            &[
+                "principal.type: unknown entity type `Usr` [authz::request::unknown_type] (did you mean `User`?)",
+                "action: unknown action `refnud` [authz::request::unknown_action] (did you mean `refund`?)",
+            ],
+        );
+        check(
+            &refund("").replace(r#""type": "User""#, r#""type": "Action""#),
+            &["principal.type: unknown entity type `Action` [authz::request::unknown_type]"],
+        );
+    }
+
+    #[test]
+    fn the_action_must_take_the_principal_and_resource_types() {
+        check(
+            &refund("")
+                .replace(r#""type": "Document""#, r#""type": "Folder""#)
+                .replace(r#""type": "User""#, r#""type": "Tenant""#),
+            &[
+                "principal.type: action `refund` does not take a principal of type `Tenant`; it takes `User | Device` [authz::request::not_applicable]",
+                "resource.type: action `refund` does not take a resource of type `Folder`; it takes `Document` [authz::request::not_applicable]",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_action_may_be_given_as_an_entity() {
+        check(
+            &refund("").replace(r#""refund""#, r#"{"type": "Action", "id": "refund"}"#),
+            &[],
+        );
+        check(
+            &refund("").replace(r#""refund""#, r#"{"type": "User", "id": "refund"}"#),
+            &["action.type: expected `Action`, found `User` [authz::request::type_mismatch]"],
+        );
+        check(
+            &refund("").replace(r#""refund""#, "7"),
+            &["action: expected the action's name as a string, found the integer `7` [authz::request::type_mismatch]"],
+        );
+    }
+
+    #[test]
+    fn context_errors_name_the_field() {
+        check(
+            &refund(r#""amout": 1, "shipping": {"zip": "x"}, "tags": ["a", 1], "origin": "10.0.0.256""#)
+                .replace(r#""amount": 5, "#, ""),
+            &[
+                "context.amout: unknown field [authz::request::unknown_field] (did you mean `amount`?)",
+                "context.shipping.zip: expected `Long`, found the string `\"x\"` [authz::request::type_mismatch]",
+                "context.tags[1]: expected `String`, found the integer `1` [authz::request::type_mismatch]",
+                "context.origin: `10.0.0.256` is not a valid `Ip`: `10.0.0.256` is not an IPv4 or IPv6 address [authz::request::bad_literal]",
+                "context.amount: missing; expected `Long` [authz::request::missing_field]",
+            ],
+        );
+        check(
+            &refund("").replace(r#""context": {"amount": 5, "mfa": true}"#, r#""context": []"#),
+            &["context: expected `{ amount: Long, mfa: Bool, origin?: Ip, at?: Timestamp, window?: Duration, tags?: Set<String>, shipping?: { zip: Long, city?: String }, approver?: User }`, found an array [authz::request::type_mismatch] (a record is written as a JSON object)"],
+        );
+        check(
+            &refund(r#""approver": {"type": "Document", "id": "d1"}"#),
+            &["context.approver: expected `User`, found an entity of type `Document` [authz::request::type_mismatch]"],
+        );
+    }
+
+    #[test]
+    fn unknown_request_members_are_rejected() {
+        check(
+            &refund("").replace(r#""context""#, r#""contxt""#),
+            &["contxt: unknown member; a request has `principal`, `action`, `resource`, `context` and `explain` [authz::request::unknown_field] (did you mean `context`?)",
+              "context.amount: missing; expected `Long` [authz::request::missing_field]",
+              "context.mfa: missing; expected `Bool` [authz::request::missing_field]"],
+        );
+        check(
+            &refund("").replacen('{', r#"{"explain": "yes", "#, 1),
+            &["explain: expected `Bool`, found the string `\"yes\"` [authz::request::type_mismatch]"],
+        );
+    }
+
+    #[test]
+    fn hostile_numbers_are_rejected() {
+        check(
+            &refund("").replace(r#""amount": 5"#, r#""amount": 18446744073709551616"#),
+            &["context.amount: `1.8446744073709552e19` is out of the range of `Long` [authz::request::long_out_of_range] (a `Long` is a 64-bit signed integer, from -9223372036854775808 to 9223372036854775807)"],
+        );
+        check(
+            &refund("").replace(r#""amount": 5"#, r#""amount": -0.5"#),
+            &["context.amount: expected `Long`, found the number `-0.5` [authz::request::type_mismatch] (a `Long` is a whole number)"],
+        );
+        check(
+            &refund("").replace(r#""amount": 5"#, r#""amount": 1e999"#),
+            &[": malformed JSON at line 1, column 140: number out of range [authz::request::syntax]"],
+        );
+    }
+
+    #[test]
+    fn non_string_ids_are_rejected() {
+        check(
+            &refund("").replace(r#""id": "alice""#, r#""id": 42"#),
+            &["principal.id: expected `String`, found the integer `42` [authz::request::type_mismatch]"],
+        );
+        check(
+            &refund("").replace(r#"{"type": "User", "id": "alice"}"#, r#""alice""#),
+            &["principal: expected `{\"type\": ..., \"id\": ...}`, found the string `\"alice\"` [authz::request::type_mismatch] (an entity reference is written `{\"type\": \"User\", \"id\": \"alice\"}`)"],
+        );
+    }
+
+    #[test]
+    fn malformed_and_duplicate_keys_are_rejected() {
+        check(
+            r#"{"principal": {"type": "User", "id": "alice", "id": "bob"}}"#,
+            &[": duplicate key `id` at line 1, column 50 [authz::request::duplicate_key]"],
+        );
+        check(
+            "{\"principal\":\n",
+            &[": malformed JSON at line 2, column 0: EOF while parsing a value [authz::request::syntax]"],
+        );
+        check(
+            "[]",
+            &[": a request must be a JSON object, found an array [authz::request::type_mismatch]"],
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        check(
+            &refund(&format!(r#""tags": {deep}"#)),
+            &[": JSON nested deeper than 32 levels at line 1, column 190 [authz::request::too_deep]"],
+        );
+        // A parsed value nested too deep names the field where the limit is reached.
+        let (program, store) = setup();
+        let mut value: serde_json::Value = serde_json::from_str(&refund("")).unwrap();
+        let mut nested = serde_json::json!(1);
+        for _ in 0..40 {
+            nested = serde_json::json!({"zip": nested});
+        }
+        value["context"]["shipping"] = nested;
+        let errors = load_request_value(&program, &store, &value).unwrap_err();
+        let rendered: Vec<String> = errors.iter().map(render).collect();
+        assert_eq!(
+            rendered,
+            ["context.shipping.zip: expected `Long`, found an object [authz::request::type_mismatch]"]
+        );
+        let mut nested = serde_json::json!(1);
+        for _ in 0..40 {
+            nested = serde_json::json!([nested]);
+        }
+        value["context"]["shipping"] = serde_json::json!({"zip": 1});
+        value["context"]["tags"] = nested;
+        let errors = load_request_value(&program, &store, &value).unwrap_err();
+        let rendered: Vec<String> = errors.iter().map(render).collect();
+        assert_eq!(rendered.len(), 1);
+        assert!(
+            rendered[0].starts_with("context.tags[0]: expected `String`"),
+            "{rendered:?}"
+        );
+    }
+
+    #[test]
+    fn size_is_bounded() {
+        let many = vec!["\"x\""; MAX_REQUEST_VALUES].join(",");
+        let errors = errors(&refund(&format!(r#""tags": [{many}]"#)));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].ends_with("[authz::request::too_large]"),
+            "{errors:?}"
+        );
+        let huge = format!(r#""{}""#, "x".repeat(MAX_REQUEST_BYTES));
+        check(
+            &refund(&format!(r#""tags": [{huge}]"#)),
+            &[": the request is longer than 1048576 bytes [authz::request::too_large]"],
+        );
+        let (program, store) = setup();
+        let value = serde_json::Value::Array(vec![serde_json::Value::Null; MAX_REQUEST_VALUES + 1]);
+        let errors = load_request_value(&program, &store, &value).unwrap_err();
+        assert_eq!(errors[0].kind, RequestErrorKind::TooLarge);
+    }
+
+    #[test]
+    fn many_distinct_strings_load_quickly() {
+        let strings: Vec<String> = (0..MAX_REQUEST_VALUES - 20)
+            .map(|n| format!("\"s{n}\""))
+            .collect();
+        let json = refund(&format!(r#""tags": [{}]"#, strings.join(",")));
+        let started = std::time::Instant::now();
+        assert_eq!(errors(&json), Vec::<String>::new());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn errors_display_with_their_field() {
+        let error = RequestError::new(
+            RequestErrorKind::UnknownAction,
+            "action",
+            "unknown action `x`",
+        );
+        assert_eq!(error.to_string(), "`action`: unknown action `x`");
+        assert_eq!(error.code(), "authz::request::unknown_action");
+    }
+}
