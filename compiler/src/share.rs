@@ -15,7 +15,7 @@ use authz_runtime::program::Expr;
 pub struct Sharing {
     counts: HashMap<String, u32>,
     slots: HashMap<String, u32>,
-    /// The shared expressions, by slot.
+    /// The shared expressions, by slot; a shared expression may refer to later slots only.
     pub shared: Vec<Expr>,
 }
 
@@ -43,13 +43,19 @@ impl Sharing {
                 *expr = Expr::Shared(*slot);
                 return;
             }
+            // Reserve the slot first: rewriting the body may share its own parts, which take
+            // the slots after this one.
             let slot = u32::try_from(self.shared.len()).unwrap_or(u32::MAX);
             self.slots.insert(description, slot);
+            self.shared
+                .push(Expr::Lit(authz_runtime::value::Value::Absent));
             let mut body = std::mem::replace(expr, Expr::Shared(slot));
             for child in children_mut(&mut body) {
                 self.rewrite(child);
             }
-            self.shared.push(body);
+            if let Some(entry) = self.shared.get_mut(slot as usize) {
+                *entry = body;
+            }
             return;
         }
         for child in children_mut(expr) {

@@ -23,6 +23,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Format `.authz` files canonically, in place (or print them, or check them).
     Fmt(FmtArgs),
+    /// Decide one request; prints the decision as JSON and exits 0 on allow, 2 on deny, 1 on
+    /// errors.
+    Eval(EvalArgs),
 }
 
 /// How diagnostics are printed.
@@ -84,6 +87,26 @@ pub struct FmtArgs {
     #[arg(long)]
     pub stdout: bool,
     /// Diagnostic output for files that do not parse.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `authz eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The policy set: a directory of `.authz` files, or one file.
+    #[arg(long, short = 'p', value_name = "PATH")]
+    pub policies: PathBuf,
+    /// The entities JSON file [default: no entities].
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// The request as JSON, or `@FILE` to read it from a file.
+    #[arg(long, short = 'r', value_name = "JSON|@FILE")]
+    pub request: String,
+    /// Print the determining policies, errors, reasons and obligations, not only the decision.
+    #[arg(long)]
+    pub explain: bool,
+    /// Diagnostic output.
     #[command(flatten)]
     pub output: OutputArgs,
 }

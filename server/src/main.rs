@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod policy_set;
 mod report;
 mod sources;
 
@@ -16,12 +17,17 @@ fn main() -> ExitCode {
             // Help and version go to stdout with status 0; usage errors exit 1, never 2, which
             // `authz eval` reserves for "deny".
             let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let outcome = match cli.command {
         cli::Command::Check(args) => commands::check::run(&args),
         cli::Command::Fmt(args) => commands::fmt::run(&args),
+        cli::Command::Eval(args) => commands::eval::run(&args),
     };
     ExitCode::from(outcome.code())
 }

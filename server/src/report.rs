@@ -24,21 +24,44 @@ impl Reporter {
         let color = match output.color {
             Color::Always => true,
             Color::Never => false,
-            Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            Color::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         };
-        let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-        let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
-        Reporter { format: output.format, handler, errors: 0, warnings: 0 }
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_links(false);
+        Reporter {
+            format: output.format,
+            handler,
+            errors: 0,
+            warnings: 0,
+        }
     }
 
     /// Prints one diagnostic about `source`.
-    pub fn source_diagnostic(&mut self, source: &SourceFile, diagnostic: &(dyn Diagnostic + Send + Sync)) {
+    pub fn source_diagnostic(
+        &mut self,
+        source: &SourceFile,
+        diagnostic: &(dyn Diagnostic + Send + Sync),
+    ) {
         self.count(diagnostic);
         match self.format {
             Format::Human => {
                 let named = NamedSource::new(source.name.clone(), source.text.clone());
                 let mut out = String::new();
-                let rendered = self.handler.render_report(&mut out, &WithSource { inner: diagnostic, source: &named });
+                let rendered = self.handler.render_report(
+                    &mut out,
+                    &WithSource {
+                        inner: diagnostic,
+                        source: &named,
+                    },
+                );
                 if rendered.is_err() {
                     out = format!("{diagnostic}\n");
                 }
@@ -76,8 +99,18 @@ impl Reporter {
         if self.format != Format::Human {
             return;
         }
-        let plural = |n: usize, word: &str| if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") };
-        eprintln!("{what}: {}, {}", plural(self.errors, "error"), plural(self.warnings, "warning"));
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("1 {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        eprintln!(
+            "{what}: {}, {}",
+            plural(self.errors, "error"),
+            plural(self.warnings, "warning")
+        );
     }
 }
 
@@ -87,20 +120,29 @@ fn print_json_line(value: &serde_json::Value) {
 }
 
 /// A diagnostic as one JSON object: file, position, severity, code, message, help and labels.
-pub fn json_diagnostic(source: Option<&SourceFile>, diagnostic: &dyn Diagnostic) -> serde_json::Value {
+pub fn json_diagnostic(
+    source: Option<&SourceFile>,
+    diagnostic: &dyn Diagnostic,
+) -> serde_json::Value {
     let severity = match diagnostic.severity().unwrap_or(Severity::Error) {
         Severity::Error => "error",
         Severity::Warning => "warning",
         Severity::Advice => "advice",
     };
-    let labels: Vec<_> = diagnostic.labels().map(|labels| labels.collect()).unwrap_or_default();
+    let labels: Vec<_> = diagnostic
+        .labels()
+        .map(|labels| labels.collect())
+        .unwrap_or_default();
     let position = |offset: usize| {
         source.map(|source| {
             let at = source.line_col(offset);
             json!({ "line": at.line, "column": at.column })
         })
     };
-    let primary = labels.iter().find(|label| label.primary()).or(labels.first());
+    let primary = labels
+        .iter()
+        .find(|label| label.primary())
+        .or(labels.first());
     let start = primary.and_then(|label| position(label.offset()));
     let end = primary.and_then(|label| position(label.offset() + label.len()));
     let json_labels: Vec<_> = labels

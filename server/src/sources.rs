@@ -36,7 +36,11 @@ pub enum SourceError {
 /// With no paths, the current directory is the one set.
 pub fn policy_sets(paths: &[PathBuf]) -> Result<Vec<SetPaths>, SourceError> {
     let default = [PathBuf::from(".")];
-    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let mut sets = Vec::new();
     let mut loose = Vec::new();
     for path in paths {
@@ -44,7 +48,9 @@ pub fn policy_sets(paths: &[PathBuf]) -> Result<Vec<SetPaths>, SourceError> {
         if metadata.is_dir() {
             let files = authz_files(path)?;
             if files.is_empty() {
-                return Err(SourceError::NoPolicies { path: path.display().to_string() });
+                return Err(SourceError::NoPolicies {
+                    path: path.display().to_string(),
+                });
             }
             sets.push(SetPaths { files });
         } else {
@@ -67,7 +73,9 @@ pub fn authz_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
             let entry = entry.map_err(|error| unreadable(&dir, &error))?;
             let path = entry.path();
             let hidden = entry.file_name().to_string_lossy().starts_with('.');
-            let file_type = entry.file_type().map_err(|error| unreadable(&path, &error))?;
+            let file_type = entry
+                .file_type()
+                .map_err(|error| unreadable(&path, &error))?;
             if file_type.is_dir() && !hidden {
                 pending.push(path);
             } else if file_type.is_file() && path.extension().is_some_and(|ext| ext == "authz") {
@@ -97,5 +105,8 @@ pub fn display(path: &Path) -> String {
 }
 
 fn unreadable(path: &Path, error: &std::io::Error) -> SourceError {
-    SourceError::Unreadable { path: path.display().to_string(), message: error.to_string() }
+    SourceError::Unreadable {
+        path: path.display().to_string(),
+        message: error.to_string(),
+    }
 }

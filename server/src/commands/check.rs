@@ -35,9 +35,16 @@ pub fn run(args: &CheckArgs) -> Outcome {
             }
         }
     }
-    let sets_word = if sets.len() == 1 { "policy set" } else { "policy sets" };
+    let sets_word = if sets.len() == 1 {
+        "policy set"
+    } else {
+        "policy sets"
+    };
     let files_word = if files_checked == 1 { "file" } else { "files" };
-    reporter.summary(&format!("checked {} {sets_word} ({files_checked} {files_word})", sets.len()));
+    reporter.summary(&format!(
+        "checked {} {sets_word} ({files_checked} {files_word})",
+        sets.len()
+    ));
     let failed = reporter.errors > 0 || (args.deny_warnings && reporter.warnings > 0);
     if failed {
         Outcome::Failure

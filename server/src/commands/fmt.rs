@@ -61,7 +61,10 @@ pub fn run(args: &FmtArgs) -> Outcome {
     }
     if !args.check && !args.stdout && !unformatted.is_empty() {
         let count = unformatted.len();
-        eprintln!("reformatted {count} {}", if count == 1 { "file" } else { "files" });
+        eprintln!(
+            "reformatted {count} {}",
+            if count == 1 { "file" } else { "files" }
+        );
     }
     if reporter.errors > 0 {
         Outcome::Failure
@@ -84,7 +87,11 @@ fn format_stdin(args: &FmtArgs, reporter: &mut Reporter) -> Outcome {
         return Outcome::Failure;
     };
     if args.check {
-        return if formatted == source.text { Outcome::Success } else { Outcome::Failure };
+        return if formatted == source.text {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
     }
     print!("{formatted}");
     Outcome::Success
@@ -105,7 +112,11 @@ fn format_or_report(source: &SourceFile, reporter: &mut Reporter) -> Option<Stri
 
 fn files_to_format(paths: &[PathBuf]) -> Result<Vec<PathBuf>, sources::SourceError> {
     let default = [PathBuf::from(".")];
-    let paths = if paths.is_empty() { &default[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &default[..]
+    } else {
+        paths
+    };
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {

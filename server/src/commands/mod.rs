@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run(&Args) -> Outcome`.
 
 pub mod check;
+pub mod eval;
 pub mod fmt;
 
 /// How a command ended, as the process exit status.
@@ -10,6 +11,8 @@ pub enum Outcome {
     Success,
     /// Status 1: errors were reported.
     Failure,
+    /// Status 2: the request is denied (`authz eval`).
+    Deny,
 }
 
 impl Outcome {
@@ -18,6 +21,7 @@ impl Outcome {
         match self {
             Outcome::Success => 0,
             Outcome::Failure => 1,
+            Outcome::Deny => 2,
         }
     }
 }
