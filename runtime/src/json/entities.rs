@@ -984,6 +984,19 @@ mod tests {
     }
 
     #[test]
+    fn mutated_files_never_panic() {
+        let program = fixture::program();
+        let mut rng = fixture::Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..300 {
+            let mutant = fixture::mutate(&mut rng, DOCS_ENTITIES);
+            if let Err(errors) = load_entities(&program, &mutant) {
+                assert!(!errors.is_empty());
+                assert!(errors.len() <= MAX_ERRORS + 1);
+            }
+        }
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = "[".repeat(200_000);
         check(

@@ -1,6 +1,7 @@
 //! A hand-made program for the loaders' tests: the schema of `examples/docs` (tenants, roles,
 //! groups, users, folders and documents), plus a `Device` type with extension values, nested
-//! records and sets of sets, and a `refund` action with a rich context.
+//! records and sets of sets, and a `refund` action with a rich context; and a byte mutator for
+//! no-panic tests.
 
 use crate::intern::Interner;
 use crate::program::Program;
@@ -178,4 +179,53 @@ pub(crate) fn program() -> Program {
         schema,
         ..Program::default()
     }
+}
+
+/// A small deterministic generator (xorshift), so that the mutation test needs no dependency.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n.max(1) as u64) as usize
+    }
+}
+
+/// Deletes bytes of `text`, duplicates runs of them or inserts JSON-ish pieces, a few times.
+pub(crate) fn mutate(rng: &mut Rng, text: &str) -> String {
+    const PIECES: [&str; 12] = [
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        "\"",
+        "1e400",
+        "-1",
+        "null",
+        "\\u0000",
+        "9223372036854775808",
+    ];
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..=rng.below(3) {
+        let at = rng.below(bytes.len() + 1).min(bytes.len());
+        match rng.below(3) {
+            0 if at < bytes.len() => {
+                bytes.remove(at);
+            }
+            1 => {
+                let end = (at + rng.below(20)).min(bytes.len());
+                let copy = bytes[at..end].to_vec();
+                bytes.splice(at..at, copy);
+            }
+            _ => {
+                let piece = PIECES[rng.below(PIECES.len())];
+                bytes.splice(at..at, piece.bytes());
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -340,8 +340,16 @@ impl<'a> Builder<'a> {
         };
         let schema = &self.program.schema;
         let ty = match schema.type_id(type_name) {
-            Some(ty) if ty != schema.action_type => ty,
-            _ => {
+            Some(ty) if ty == schema.action_type => {
+                self.report(RequestError::new(
+                    RequestErrorKind::TypeMismatch,
+                    format!("{field}.type"),
+                    format!("`{type_name}` is the type of actions; the {field} must be an entity of a declared type"),
+                ));
+                return None;
+            }
+            Some(ty) => ty,
+            None => {
                 let help = did_you_mean(suggest(type_name, reader::entity_type_names(schema)));
                 self.report(
                     RequestError::new(
@@ -759,7 +767,7 @@ mod tests {
         );
         check(
             &refund("").replace(r#""type": "User""#, r#""type": "Action""#),
-            &["principal.type: unknown entity type `Action` [authz::request::unknown_type]"],
+            &["principal.type: `Action` is the type of actions; the principal must be an entity of a declared type [authz::request::type_mismatch]"],
         );
     }
 
@@ -938,6 +946,22 @@ mod tests {
         let started = std::time::Instant::now();
         assert_eq!(errors(&json), Vec::<String>::new());
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn mutated_requests_never_panic() {
+        let (program, store) = setup();
+        let json = refund(
+            r#""origin": "10.1.2.3", "at": "2024-01-31T12:00:00Z", "window": "1h", "tags": ["vip"], "shipping": {"zip": 7}, "approver": {"type": "User", "id": "alice"}"#,
+        );
+        let mut rng = fixture::Rng(0x2545_f491_4f6c_dd1d);
+        for _ in 0..5_000 {
+            let mutant = fixture::mutate(&mut rng, &json);
+            if let Err(errors) = load_request(&program, &store, &mutant) {
+                assert!(!errors.is_empty());
+                assert!(errors.len() <= MAX_REQUEST_ERRORS);
+            }
+        }
     }
 
     #[test]
