@@ -36,7 +36,7 @@ impl Namer<'_> {
             .unwrap_or("?")
     }
 
-    /// An entity as `Type::"id"`.
+    /// An entity as it is written in a policy: `Type("id")`.
     pub fn entity(&self, uid: EntityUid) -> String {
         format!(
             "{}::{:?}",

@@ -26,6 +26,8 @@ pub enum Command {
     /// Decide one request; prints the decision as JSON and exits 0 on allow, 2 on deny, 1 on
     /// errors.
     Eval(EvalArgs),
+    /// Run the policy tests (`*.test.toml`) beneath a policy directory; exits 1 on any failure.
+    Test(TestArgs),
 }
 
 /// How diagnostics are printed.
@@ -106,6 +108,17 @@ pub struct EvalArgs {
     /// Print the determining policies, errors, reasons and obligations, not only the decision.
     #[arg(long)]
     pub explain: bool,
+    /// Diagnostic output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `authz test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The policy directory; its `*.test.toml` files are the tests [default: the current
+    /// directory].
+    pub dir: Option<PathBuf>,
     /// Diagnostic output.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => commands::check::run(&args),
         cli::Command::Fmt(args) => commands::fmt::run(&args),
         cli::Command::Eval(args) => commands::eval::run(&args),
+        cli::Command::Test(args) => commands::test::run(&args),
     };
     ExitCode::from(outcome.code())
 }

@@ -1,6 +1,11 @@
 //! End-to-end tests of `authz check` and `authz fmt`: the real binary on real files.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -93,7 +98,13 @@ fn garbage_appended_to_any_example_file_is_located() {
             std::fs::write(&target, text).unwrap();
 
             let output = authz(&["check", "--format", "json", "set"], temp.path());
-            assert_eq!(output.status.code(), Some(1), "{}: {}", file.display(), stdout(&output));
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{}: {}",
+                file.display(),
+                stdout(&output)
+            );
             let expected_name = Path::new("set").join(relative).display().to_string();
             let located = stdout(&output).lines().any(|line| {
                 let value: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -102,7 +113,12 @@ fn garbage_appended_to_any_example_file_is_located() {
                     && value["column"] == 1
                     && value["severity"] == "error"
             });
-            assert!(located, "{}: no diagnostic at {expected_name}:{garbage_line}:1 in\n{}", file.display(), stdout(&output));
+            assert!(
+                located,
+                "{}: no diagnostic at {expected_name}:{garbage_line}:1 in\n{}",
+                file.display(),
+                stdout(&output)
+            );
         }
     }
 }
@@ -134,8 +150,10 @@ fn check_json_lines_carry_position_code_and_help() {
     let output = authz(&["check", "--format", "json", "."], temp.path());
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(stderr(&output), "");
-    let values: Vec<serde_json::Value> =
-        stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let values: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     insta::assert_json_snapshot!(values);
 }
 
@@ -144,7 +162,11 @@ fn check_of_missing_path_fails_with_a_message() {
     let temp = tempfile::tempdir().unwrap();
     let output = authz(&["check", "nowhere"], temp.path());
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("cannot read `nowhere`"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read `nowhere`"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -191,6 +213,125 @@ fn fmt_refuses_files_with_syntax_errors() {
     std::fs::write(&path, "permit principal: User;\n").unwrap();
     let output = authz(&["fmt", "a.authz"], temp.path());
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("authz::syntax::incomplete_scope"), "{}", stderr(&output));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "permit principal: User;\n");
+    assert!(
+        stderr(&output).contains("authz::syntax::incomplete_scope"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "permit principal: User;\n"
+    );
+}
+
+const ROADMAP_READ: &str = r#"{"principal":{"type":"User","id":"bob"},"action":"read","resource":{"type":"Document","id":"roadmap"}}"#;
+const ROADMAP_SUSPENDED: &str = r#"{"principal":{"type":"User","id":"erin"},"action":"read","resource":{"type":"Document","id":"roadmap"}}"#;
+
+#[test]
+fn eval_exit_codes_say_allow_deny_and_error() {
+    let root = repo();
+    let eval = |request: &str| {
+        authz(
+            &[
+                "eval",
+                "-p",
+                "examples/docs",
+                "-e",
+                "examples/docs/entities.json",
+                "-r",
+                request,
+            ],
+            &root,
+        )
+    };
+    let allowed = eval(ROADMAP_READ);
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert_eq!(stdout(&allowed).trim(), r#"{"decision":"allow"}"#);
+    let denied = eval(ROADMAP_SUSPENDED);
+    assert_eq!(denied.status.code(), Some(2), "{}", stderr(&denied));
+    let broken = eval(
+        r#"{"principal":{"type":"Usr","id":"bob"},"action":"read","resource":{"type":"Document","id":"roadmap"}}"#,
+    );
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        stderr(&broken).contains("principal.type"),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+#[test]
+fn eval_explain_names_policies_and_reasons() {
+    let output = authz(
+        &[
+            "eval",
+            "-p",
+            "examples/docs",
+            "-e",
+            "examples/docs/entities.json",
+            "-r",
+            ROADMAP_SUSPENDED,
+            "--explain",
+        ],
+        &repo(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    insta::assert_json_snapshot!(value);
+}
+
+#[test]
+fn every_example_passes_its_tests() {
+    for example in examples() {
+        let output = authz(&["test", &example.display().to_string()], &repo());
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}\n{}",
+            stdout(&output),
+            stderr(&output)
+        );
+        assert!(
+            stdout(&output).contains(" passed, 0 failed"),
+            "{}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn test_failures_show_expected_and_actual() {
+    let temp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/docs"), temp.path());
+    for entry in std::fs::read_dir(temp.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".test.toml") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    std::fs::write(
+        temp.path().join("wrong.test.toml"),
+        r#"[[test]]
+name = "erin reads the roadmap"
+principal = { type = "User", id = "erin" }
+action = "read"
+resource = { type = "Document", id = "roadmap" }
+decision = "allow"
+policies = ["viewers-read"]
+"#,
+    )
+    .unwrap();
+    let output = authz(&["test", "."], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let printed = stdout(&output);
+    let failure: Vec<&str> = printed
+        .lines()
+        .skip_while(|line| !line.starts_with("FAIL"))
+        .take(6)
+        .collect();
+    insta::assert_snapshot!(failure.join("\n"));
+    assert!(
+        printed.trim_end().ends_with("0 passed, 1 failed"),
+        "{printed}"
+    );
 }
