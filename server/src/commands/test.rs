@@ -251,12 +251,15 @@ fn run_test(
     };
     let explained = namer.decision_json(decision);
     let strings = |field: &str| -> Vec<String> {
-        explained[field].as_array().map_or_else(Vec::new, |items| {
-            items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_string))
-                .collect()
-        })
+        explained
+            .get(field)
+            .and_then(serde_json::Value::as_array)
+            .map_or_else(Vec::new, |items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_string))
+                    .collect()
+            })
     };
     let mut failures = Vec::new();
     let got = if decision.allow {
