@@ -281,14 +281,15 @@ fn run_test(
         compare_sets("reasons", expected, &strings("reasons"), &mut failures);
     }
     if !failures.is_empty() {
-        for error in explained["errors"].as_array().into_iter().flatten() {
-            let site = error["policy"]
-                .as_str()
-                .or(error["limit"].as_str())
-                .unwrap_or("?");
+        let errors = explained
+            .get("errors")
+            .and_then(serde_json::Value::as_array);
+        for error in errors.into_iter().flatten() {
+            let text = |key: &str| error.get(key).and_then(serde_json::Value::as_str);
+            let site = text("policy").or(text("limit")).unwrap_or("?");
             failures.push(format!(
                 "error in `{site}`: {}",
-                error["message"].as_str().unwrap_or("")
+                text("message").unwrap_or("")
             ));
         }
     }
