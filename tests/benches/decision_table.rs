@@ -275,6 +275,9 @@ fn print_table(rows: &[Row]) {
     let reference_names: Vec<&str> = {
         let mut names: Vec<&str> = reference.values().map(|(name, _)| name.as_str()).collect();
         names.dedup();
+        if names.is_empty() {
+            names.push("reference");
+        }
         names
     };
     println!();
@@ -286,7 +289,7 @@ fn print_table(rows: &[Row]) {
     for row in rows {
         let ratio = reference
             .get(&row.policies)
-            .map(|(_, reference_ns)| format!("{:.2}", row.median_ns / reference_ns))
+            .map(|(_, reference_ns)| format_ratio(row.median_ns / reference_ns))
             .unwrap_or_else(|| "-".to_string());
         let errors = if row.errors > 0 {
             format!(", {} errors", row.errors)
@@ -308,6 +311,15 @@ fn print_table(rows: &[Row]) {
             errors
         );
     }
+}
+
+/// Two decimals, or two significant digits below 0.1 (`0.00048`).
+fn format_ratio(ratio: f64) -> String {
+    if !ratio.is_finite() || ratio >= 0.1 || ratio <= 0.0 {
+        return format!("{ratio:.2}");
+    }
+    let decimals = (-ratio.log10()).ceil() as usize + 1;
+    format!("{ratio:.decimals$}")
 }
 
 fn format_ns(ns: f64) -> String {

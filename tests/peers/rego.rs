@@ -1,8 +1,9 @@
 //! The workload in Rego, evaluated by `regorus`.
 //!
-//! Entities go into `data` (users and documents keyed by id, a user with the roles it is a member
-//! of); a request is the input `{"principal": "u1", "action": "read", "resource": "d1"}`; the
-//! decision is `data.authz.allow`, true when some `permit` body holds and no `forbid` body does.
+//! The policy is package `authz`, split into modules of 1,000 tenant policies. Entities go into
+//! `data` (users and documents keyed by id, a user with the roles it is a member of); a request
+//! is the input `{"principal": "u1", "action": "read", "resource": "d1"}`; the decision is
+//! `data.authz.allow`, true when some `permit` body holds and no `forbid` body does.
 //!
 //! Literal form, per tenant `t7` (the authz policy clause for clause; `restricted` is the shared
 //! helper for the `unless` clause):
@@ -73,13 +74,25 @@ permit if {
 }
 "#;
 
-/// The Rego module of the workload for `tenants` tenants in `form`.
-pub fn workload_policy(tenants: usize, form: Form) -> String {
-    let mut text = String::from(PRELUDE);
-    match form {
-        Form::Expert => text.push_str(EXPERT_RULES),
-        Form::Literal => {
-            for tenant in 0..tenants {
+/// Tenants per Rego module: 1,000 policies, as in the generated `tenants-NNNN.authz` files (and
+/// well below regorus's limit of 1 MiB per policy file).
+const TENANTS_PER_MODULE: usize = 500;
+
+/// The Rego modules of the workload for `tenants` tenants in `form`, as (file name, text): the
+/// prelude with the global rules (and the expert rules), then the literal form's tenant rules in
+/// modules of the same package.
+pub fn workload_modules(tenants: usize, form: Form) -> Vec<(String, String)> {
+    let mut prelude = String::from(PRELUDE);
+    if form == Form::Expert {
+        prelude.push_str(EXPERT_RULES);
+    }
+    let mut modules = vec![("authz.rego".to_string(), prelude)];
+    if form == Form::Literal {
+        let mut first = 0;
+        while first < tenants {
+            let last = (first + TENANTS_PER_MODULE).min(tenants);
+            let mut text = String::from("package authz\n\nimport rego.v1\n");
+            for tenant in first..last {
                 let _ = write!(
                     text,
                     r#"
@@ -101,9 +114,14 @@ permit if {{
 "#
                 );
             }
+            modules.push((
+                format!("tenants-{:04}.rego", first / TENANTS_PER_MODULE),
+                text,
+            ));
+            first = last;
         }
     }
-    text
+    modules
 }
 
 /// The workload's entities as the Rego `data` document.
@@ -154,12 +172,11 @@ pub struct RegoEngine {
 impl RegoEngine {
     pub fn new(workload: &Workload, form: Form) -> Result<RegoEngine, String> {
         let mut engine = regorus::Engine::new();
-        engine
-            .add_policy(
-                "authz.rego".to_string(),
-                workload_policy(workload.tenants.len(), form),
-            )
-            .map_err(|err| format!("bad Rego policy: {err}"))?;
+        for (name, text) in workload_modules(workload.tenants.len(), form) {
+            engine
+                .add_policy(name, text)
+                .map_err(|err| format!("bad Rego policy: {err}"))?;
+        }
         let data = Value::from_json_str(&workload_data(workload, form).to_string())
             .map_err(|err| format!("bad Rego data: {err}"))?;
         engine
