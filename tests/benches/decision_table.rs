@@ -73,6 +73,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    // `cargo test --benches` runs this binary without `--bench`; the table is for `cargo bench`.
+    if !args.iter().any(|arg| arg == "--bench") {
+        println!("decision_table: run it with `cargo bench` or scripts/bench-decisions.sh");
+        return ExitCode::SUCCESS;
+    }
     match parse_options(&args).and_then(|options| run_parent(&options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
