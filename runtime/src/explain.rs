@@ -39,7 +39,7 @@ impl Namer<'_> {
     /// An entity as it is written in a policy: `Type("id")`.
     pub fn entity(&self, uid: EntityUid) -> String {
         format!(
-            "{}::{:?}",
+            "{}({:?})",
             self.program.schema.type_name(uid.ty),
             self.text(uid.id)
         )

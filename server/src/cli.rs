@@ -28,6 +28,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Run the policy tests (`*.test.toml`) beneath a policy directory; exits 1 on any failure.
     Test(TestArgs),
+    /// Answer decisions over HTTP (`POST /v1/decide`), with hot reload, metrics and a decision log.
+    Serve(ServeArgs),
 }
 
 /// How diagnostics are printed.
@@ -122,4 +124,30 @@ pub struct TestArgs {
     /// Diagnostic output.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `authz serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The policy directory [default: `policies.dir` of the configuration].
+    #[arg(long, short = 'p', value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// The entities JSON file.
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8181].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A TOML configuration file; flags override it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The format of diagnostic logs on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<crate::serve::config::LogFormat>,
+    /// Write one JSON line per decision to this file (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub decision_log: Option<PathBuf>,
+    /// Do not watch the files for changes (SIGHUP still reloads).
+    #[arg(long)]
+    pub no_watch: bool,
 }

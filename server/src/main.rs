@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod policy_set;
 mod report;
+mod serve;
 mod sources;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Fmt(args) => commands::fmt::run(&args),
         cli::Command::Eval(args) => commands::eval::run(&args),
         cli::Command::Test(args) => commands::test::run(&args),
+        cli::Command::Serve(args) => serve::run(&args),
     };
     ExitCode::from(outcome.code())
 }

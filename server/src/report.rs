@@ -168,6 +168,28 @@ pub fn json_diagnostic(
     })
 }
 
+/// A diagnostic about `source`, rendered without color at a fixed width.
+pub fn render_plain(source: &SourceFile, diagnostic: &(dyn Diagnostic + Send + Sync)) -> String {
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false);
+    let named = NamedSource::new(source.name.clone(), source.text.clone());
+    let mut out = String::new();
+    if handler
+        .render_report(
+            &mut out,
+            &WithSource {
+                inner: diagnostic,
+                source: &named,
+            },
+        )
+        .is_err()
+    {
+        out = format!("{diagnostic}\n");
+    }
+    out
+}
+
 /// Attaches a source file to a diagnostic that carries only spans.
 struct WithSource<'a> {
     inner: &'a (dyn Diagnostic + Send + Sync),

@@ -1,0 +1,123 @@
+//! The decision log: one JSON line per decision, written off the request path.
+//!
+//! Handlers hand lines to a bounded channel; a dedicated thread writes them through a buffer and
+//! flushes whenever the channel runs dry, so a quiet server's log is always complete on disk. When
+//! the writer cannot keep up, `on_full = "block"` makes handlers wait for room (backpressure: no
+//! line is ever lost), and `on_full = "drop"` drops the line and counts it in
+//! `authz_decision_log_dropped_total`. Closing the log drains every queued line and flushes.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::config::OnFull;
+use super::metrics::Metrics;
+
+enum Message {
+    Line(String),
+    Close,
+}
+
+/// A running decision log.
+pub struct DecisionLog {
+    sender: mpsc::Sender<Message>,
+    on_full: OnFull,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl DecisionLog {
+    /// Opens `path` for appending (`-` is standard output) and starts the writer thread.
+    pub fn start(
+        path: &Path,
+        buffer: usize,
+        on_full: OnFull,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<DecisionLog> {
+        let sink: Box<dyn Write + Send> = if path == Path::new("-") {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )
+        };
+        let (sender, receiver) = mpsc::channel(buffer);
+        let writer_metrics = metrics.clone();
+        let writer = std::thread::Builder::new()
+            .name("decision-log".to_string())
+            .spawn(move || write_lines(receiver, sink, &writer_metrics))?;
+        Ok(DecisionLog {
+            sender,
+            on_full,
+            writer: Mutex::new(Some(writer)),
+            metrics,
+        })
+    }
+
+    /// Queues one line (without its line break).
+    pub async fn record(&self, line: String) {
+        match self.on_full {
+            OnFull::Block => {
+                if self.sender.send(Message::Line(line)).await.is_err() {
+                    self.metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            OnFull::Drop => {
+                if self.sender.try_send(Message::Line(line)).is_err() {
+                    self.metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Writes every queued line, flushes and stops the writer. Lines recorded afterwards are
+    /// counted as dropped.
+    pub async fn close(&self) {
+        let _ = self.sender.send(Message::Close).await;
+        let writer = self.writer.lock().ok().and_then(|mut writer| writer.take());
+        if let Some(writer) = writer {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
+    }
+}
+
+fn write_lines(
+    mut receiver: mpsc::Receiver<Message>,
+    sink: Box<dyn Write + Send>,
+    metrics: &Metrics,
+) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
+    let write = |line: String, out: &mut std::io::BufWriter<Box<dyn Write + Send>>| {
+        if out
+            .write_all(line.as_bytes())
+            .and_then(|()| out.write_all(b"\n"))
+            .is_ok()
+        {
+            metrics.log_written.fetch_add(1, Ordering::Relaxed);
+        } else {
+            metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    while let Some(message) = receiver.blocking_recv() {
+        match message {
+            Message::Line(line) => write(line, &mut out),
+            Message::Close => {
+                receiver.close();
+                while let Ok(Message::Line(line)) = receiver.try_recv() {
+                    write(line, &mut out);
+                }
+                break;
+            }
+        }
+        if receiver.is_empty() {
+            let _ = out.flush();
+        }
+    }
+    let _ = out.flush();
+}

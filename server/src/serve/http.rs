@@ -1,0 +1,327 @@
+//! The HTTP API: one `async fn` per endpoint, dispatched on method and path.
+//!
+//! `POST /v1/decide`, `POST /v1/decide/batch`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
+//! `GET /v1/policies`, `PUT /v1/policies/{name}`, `DELETE /v1/policies/{name}`. Bodies are bounded
+//! before they are read; bad input is a 400 that names the field.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use authz_runtime::decision::Decision;
+use authz_runtime::eval::{decide, Scratch};
+use authz_runtime::explain::Namer;
+use authz_runtime::request::Request;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Response, StatusCode};
+use serde_json::{json, Value as Json};
+
+use super::api_error::{json_response, ApiError};
+use super::policies;
+use super::state::{AppState, Snapshot};
+
+thread_local! {
+    /// Evaluation buffers, one set per worker thread, reused by every decision on it.
+    static SCRATCH: RefCell<(Scratch, Decision)> = RefCell::new((Scratch::new(), Decision::default()));
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Answers one HTTP request.
+pub async fn handle(
+    state: Arc<AppState>,
+    request: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let result = route(&state, request).await;
+    Ok(result.unwrap_or_else(|error| {
+        if matches!(
+            error,
+            ApiError::BadRequest { .. } | ApiError::TooLarge { .. }
+        ) {
+            state.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+        }
+        error.into_response()
+    }))
+}
+
+async fn route(
+    state: &Arc<AppState>,
+    request: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    match (path.as_str(), method) {
+        ("/v1/decide", Method::POST) => decide_one(state, request).await,
+        ("/v1/decide/batch", Method::POST) => decide_batch(state, request).await,
+        ("/healthz", Method::GET) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
+        ("/readyz", Method::GET) => Ok(ready(state)),
+        ("/metrics", Method::GET) => Ok(metrics(state)),
+        ("/v1/policies", Method::GET) => Ok(policies::list(state)),
+        (path, method) if path.starts_with("/v1/policies/") => {
+            let name = path.trim_start_matches("/v1/policies/").to_string();
+            match method {
+                Method::PUT => policies::put(state, request, &name).await,
+                Method::DELETE => policies::delete(state, request, &name).await,
+                Method::GET => policies::get(state, &name),
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        (
+            "/v1/decide" | "/v1/decide/batch" | "/healthz" | "/readyz" | "/metrics"
+            | "/v1/policies",
+            _,
+        ) => Err(ApiError::MethodNotAllowed),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Reads a body of at most `limit` bytes, refusing larger ones before reading them.
+pub async fn read_body(request: hyper::Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = request
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error)
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::TooLarge { limit })
+        }
+        Err(error) => Err(ApiError::bad(
+            "authz::api::body",
+            "",
+            format!("cannot read the body: {error}"),
+        )),
+    }
+}
+
+fn parse_json(body: &[u8]) -> Result<Json, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad(
+            "authz::request::syntax",
+            "",
+            format!("invalid JSON: {error}"),
+        )
+    })
+}
+
+async fn decide_one(
+    state: &Arc<AppState>,
+    request: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let request_id = request_id(&request);
+    let body = read_body(request, state.config.server.max_body_bytes).await?;
+    let json = parse_json(&body)?;
+    let snapshot = state.snapshot.load_full();
+    let (response, line) = decide_json(state, &snapshot, &json, "", &request_id)?;
+    if let (Some(log), Some(line)) = (&state.decision_log, line) {
+        log.record(line).await;
+    }
+    Ok(json_response(StatusCode::OK, &response))
+}
+
+async fn decide_batch(
+    state: &Arc<AppState>,
+    request: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let request_id = request_id(&request);
+    let body = read_body(request, state.config.server.max_body_bytes).await?;
+    let json = parse_json(&body)?;
+    let Some(requests) = json.get("requests").and_then(Json::as_array) else {
+        return Err(ApiError::bad(
+            "authz::request::missing_field",
+            "requests",
+            "expected an array of decision requests",
+        ));
+    };
+    if let Some(Json::Object(object)) = Some(&json) {
+        if let Some(key) = object.keys().find(|key| *key != "requests") {
+            return Err(ApiError::bad(
+                "authz::request::unknown_field",
+                key.clone(),
+                "unknown field",
+            ));
+        }
+    }
+    let max = state.config.server.max_batch;
+    if requests.len() > max {
+        return Err(ApiError::bad(
+            "authz::request::too_large",
+            "requests",
+            format!("a batch holds at most {max} requests"),
+        ));
+    }
+    let snapshot = state.snapshot.load_full();
+    // Every request is validated before any is decided: a bad batch decides nothing.
+    let mut loaded = Vec::with_capacity(requests.len());
+    for (index, item) in requests.iter().enumerate() {
+        loaded.push(load(&snapshot, item, &format!("requests[{index}].")).map_err(|error| *error)?);
+    }
+    let mut results = Vec::with_capacity(requests.len());
+    let mut lines = Vec::with_capacity(requests.len());
+    for (index, (item, request)) in requests.iter().zip(&loaded).enumerate() {
+        let (response, line) = decide_loaded(
+            state,
+            &snapshot,
+            item,
+            request,
+            &format!("{request_id}.{index}"),
+        );
+        results.push(response);
+        lines.extend(line);
+    }
+    if let Some(log) = &state.decision_log {
+        for line in lines {
+            log.record(line).await;
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "results": results }),
+    ))
+}
+
+/// Decides one JSON request; returns the response body and the decision log line.
+fn decide_json(
+    state: &AppState,
+    snapshot: &Snapshot,
+    json: &Json,
+    field_prefix: &str,
+    request_id: &str,
+) -> Result<(Json, Option<String>), ApiError> {
+    let request = load(snapshot, json, field_prefix).map_err(|error| *error)?;
+    Ok(decide_loaded(state, snapshot, json, &request, request_id))
+}
+
+/// Validates a JSON request against the snapshot; errors name the field under `field_prefix`.
+fn load(snapshot: &Snapshot, json: &Json, field_prefix: &str) -> Result<Request, Box<ApiError>> {
+    authz_runtime::json::load_request_value(&snapshot.program, &snapshot.store, json).map_err(|errors| {
+        let first = errors.first();
+        Box::new(ApiError::BadRequest {
+            code: first.map_or("authz::request::invalid", |e| e.kind.code()).to_string(),
+            field: first.map_or(String::new(), |e| format!("{field_prefix}{}", e.field)),
+            message: first.map_or(String::new(), |e| e.message.clone()),
+            details: errors
+                .iter()
+                .map(|e| json!({ "code": e.kind.code(), "field": format!("{field_prefix}{}", e.field), "message": e.message }))
+                .collect(),
+        })
+    })
+}
+
+/// Decides a validated request; returns the response body and the decision log line.
+fn decide_loaded(
+    state: &AppState,
+    snapshot: &Snapshot,
+    json: &Json,
+    request: &Request,
+    request_id: &str,
+) -> (Json, Option<String>) {
+    let started = Instant::now();
+    let body = SCRATCH.with(|cell| {
+        let mut buffers = cell.borrow_mut();
+        let (scratch, decision) = &mut *buffers;
+        decide(
+            &snapshot.program,
+            &snapshot.store,
+            request,
+            scratch,
+            decision,
+        );
+        let namer = Namer {
+            program: &snapshot.program,
+            store: &snapshot.store,
+            request,
+        };
+        let metrics = &state.metrics;
+        let counter = if decision.allow {
+            &metrics.allowed
+        } else {
+            &metrics.denied
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !decision.errors.is_empty() {
+            metrics
+                .decisions_with_errors
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        namer.decision_json(decision)
+    });
+    let latency = started.elapsed();
+    state
+        .metrics
+        .observe_latency(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    let line = state.decision_log.as_ref().map(|_| {
+        json!({
+            "time": unix_millis(),
+            "request_id": request_id,
+            "principal": json.get("principal"),
+            "action": json.get("action"),
+            "resource": json.get("resource"),
+            "decision": body.get("decision"),
+            "policies": body.get("policies"),
+            "errors": body.get("errors"),
+            "latency_us": u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            "generation": snapshot.generation,
+        })
+        .to_string()
+    });
+    (body, line)
+}
+
+fn request_id(request: &hyper::Request<Incoming>) -> String {
+    request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty() && value.len() <= 128)
+        .map_or_else(
+            || format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)),
+            str::to_string,
+        )
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+fn ready(state: &AppState) -> Response<Full<Bytes>> {
+    let snapshot = state.snapshot.load();
+    let last_error = state
+        .status
+        .lock()
+        .ok()
+        .and_then(|status| status.last_error.clone());
+    let body = json!({
+        "ready": true,
+        "policies": snapshot.program.policies.len(),
+        "generation": snapshot.generation,
+        "stale": last_error.is_some(),
+        "last_error": last_error,
+    });
+    json_response(StatusCode::OK, &body)
+}
+
+fn metrics(state: &AppState) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}

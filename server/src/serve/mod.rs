@@ -1,0 +1,223 @@
+//! `authz serve`: the decision server.
+//!
+//! Startup loads and compiles the policy set (exiting 1 with its diagnostics when it fails), then
+//! listens. Each connection is served by hyper in its own task. SIGTERM or Ctrl-C stop accepting,
+//! let requests in flight finish, flush the decision log and exit 0.
+
+pub mod api_error;
+pub mod config;
+pub mod decision_log;
+pub mod http;
+pub mod metrics;
+pub mod policies;
+pub mod reload;
+pub mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use self::config::{Config, LogFormat};
+use self::state::AppState;
+use crate::cli::ServeArgs;
+use crate::commands::Outcome;
+
+/// Runs the server until SIGTERM.
+pub fn run(args: &ServeArgs) -> Outcome {
+    let config = match settings(args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Outcome::Failure;
+        }
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return Outcome::Failure;
+        }
+    };
+    runtime.block_on(serve(config))
+}
+
+/// The configuration file (if any) with the command-line flags applied over it.
+fn settings(args: &ServeArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::load(path).map_err(|error| error.to_string())?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &args.policies {
+        config.policies.dir = Some(dir.clone());
+    }
+    if let Some(entities) = &args.entities {
+        config.policies.entities = Some(entities.clone());
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(format) = args.log_format {
+        config.log.format = format;
+    }
+    if let Some(path) = &args.decision_log {
+        config.decision_log.path = Some(path.clone());
+    }
+    if args.no_watch {
+        config.policies.watch = false;
+    }
+    if config.policies.dir.is_none() {
+        return Err("no policy directory: pass `--policies DIR` or set `policies.dir`".to_string());
+    }
+    Ok(config)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(config: Config) -> Outcome {
+    let Some(dir) = config.policies.dir.clone() else {
+        return Outcome::Failure;
+    };
+    let entities = config.policies.entities.clone();
+    let mut initial =
+        match tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(error)) => {
+                eprint!("{}", error.message);
+                eprintln!("error: the policy set does not load; not starting");
+                return Outcome::Failure;
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return Outcome::Failure;
+            }
+        };
+    let metrics = Arc::new(metrics::Metrics::default());
+    let decision_log = match &config.decision_log.path {
+        None => None,
+        Some(path) => {
+            match decision_log::DecisionLog::start(
+                path,
+                config.decision_log.buffer,
+                config.decision_log.on_full,
+                metrics.clone(),
+            ) {
+                Ok(log) => Some(log),
+                Err(error) => {
+                    eprintln!(
+                        "error: cannot open the decision log `{}`: {error}",
+                        path.display()
+                    );
+                    return Outcome::Failure;
+                }
+            }
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", config.server.listen);
+            return Outcome::Failure;
+        }
+    };
+    let policies = initial.program.policies.len();
+    initial.generation = 1;
+    metrics
+        .reloads_ok
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics
+        .policies_loaded
+        .store(policies as u64, std::sync::atomic::Ordering::Relaxed);
+    let state = Arc::new(AppState {
+        config,
+        snapshot: ArcSwap::from_pointee(initial),
+        status: Mutex::new(state::LoadStatus::default()),
+        metrics,
+        decision_log,
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    let _watcher = reload::start(state.clone());
+    let address = listener.local_addr().map_or_else(
+        |_| state.config.server.listen.to_string(),
+        |a| a.to_string(),
+    );
+    tracing::info!(%address, policies, "listening");
+    // The one line scripts and tests wait for.
+    println!("listening on http://{address}");
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = service_fn(move |request| http::handle(state.clone(), request));
+                let connection = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after 30 s; closing them");
+    }
+    if let Some(log) = &state.decision_log {
+        log.close().await;
+    }
+    tracing::info!("stopped");
+    Outcome::Success
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,208 @@
+//! What the server serves: an immutable snapshot of compiled policies and entities, swapped
+//! atomically on reload, and the status of the last load.
+//!
+//! A request takes the snapshot current when it starts (`ArcSwap::load_full`) and decides against
+//! it to the end, so a reload never changes a decision in flight. A set that fails to compile
+//! never replaces a good one.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use authz_lang::SourceFile;
+use authz_runtime::program::Program;
+use authz_runtime::store::EntityStore;
+
+use super::config::Config;
+use super::decision_log::DecisionLog;
+use super::metrics::Metrics;
+use crate::sources;
+
+/// A compiled policy set with the entities loaded for it.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The decision program.
+    pub program: Program,
+    /// The entities, built for `program`.
+    pub store: EntityStore,
+    /// The policy files, by name relative to the policy directory, with their text.
+    pub files: Vec<SourceFile>,
+    /// Counts loads: 1 for the first.
+    pub generation: u64,
+}
+
+/// Why a policy set or its entities could not be loaded; the text is what users read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    /// Every diagnostic, rendered without color.
+    pub message: String,
+    /// The diagnostics as JSON objects, for the policy API.
+    pub diagnostics: Vec<serde_json::Value>,
+}
+
+/// The outcome of the most recent load attempt.
+#[derive(Clone, Debug, Default)]
+pub struct LoadStatus {
+    /// Set when the newest files failed to load; the server still serves the previous snapshot.
+    pub last_error: Option<String>,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The settings.
+    pub config: Config,
+    /// The snapshot being served.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// The status of the last load.
+    pub status: Mutex<LoadStatus>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The decision log, when one is configured.
+    pub decision_log: Option<DecisionLog>,
+    /// Serializes reloads and policy writes.
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// The policy directory.
+    pub fn policy_dir(&self) -> Option<&Path> {
+        self.config.policies.dir.as_deref()
+    }
+
+    /// Records a failed load: the old snapshot stays.
+    pub fn record_failure(&self, error: &LoadError) {
+        self.metrics
+            .reloads_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut status) = self.status.lock() {
+            status.last_error = Some(error.message.clone());
+        }
+        tracing::error!(diagnostics = %error.message, "policy load failed; still serving the previous set");
+    }
+
+    /// Installs a new snapshot.
+    pub fn install(&self, mut snapshot: Snapshot) {
+        let previous = self.snapshot.load();
+        snapshot.generation = previous.generation + 1;
+        let policies = snapshot.program.policies.len();
+        let generation = snapshot.generation;
+        self.snapshot.store(Arc::new(snapshot));
+        self.metrics
+            .reloads_ok
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics
+            .policies_loaded
+            .store(policies as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut status) = self.status.lock() {
+            status.last_error = None;
+        }
+        tracing::info!(policies, generation, "policy set loaded");
+    }
+}
+
+/// Reads, compiles and loads a policy directory and an entities file into a snapshot.
+pub fn load(dir: &Path, entities: Option<&Path>) -> Result<Snapshot, LoadError> {
+    let files = sources::authz_files(dir).map_err(|error| plain(&error))?;
+    if files.is_empty() {
+        return Err(plain(&sources::SourceError::NoPolicies {
+            path: dir.display().to_string(),
+        }));
+    }
+    let mut sources_read = Vec::with_capacity(files.len());
+    for path in &files {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            plain(&sources::SourceError::Unreadable {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })
+        })?;
+        sources_read.push(SourceFile::new(relative_name(dir, path), text));
+    }
+    load_sources(sources_read, entities)
+}
+
+/// Compiles the given files (named relative to the policy directory) and loads the entities.
+pub fn load_sources(
+    files: Vec<SourceFile>,
+    entities: Option<&Path>,
+) -> Result<Snapshot, LoadError> {
+    let compiled = authz_compiler::compile_sources(&files);
+    let Some(program) = compiled.program else {
+        let errors: Vec<_> = compiled
+            .checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        let mut message = String::new();
+        let mut diagnostics = Vec::new();
+        for diagnostic in errors {
+            if let Some(source) = files.get(diagnostic.file.0 as usize) {
+                message.push_str(&render(source, diagnostic));
+                diagnostics.push(crate::report::json_diagnostic(Some(source), diagnostic));
+            }
+        }
+        return Err(LoadError {
+            message,
+            diagnostics,
+        });
+    };
+    let store = match entities {
+        None => {
+            let mut store = EntityStore::new(program.interner.clone());
+            store.finish();
+            store
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                plain(&sources::SourceError::Unreadable {
+                    path: path.display().to_string(),
+                    message: error.to_string(),
+                })
+            })?;
+            authz_runtime::json::load_entities(&program, &text).map_err(|errors| {
+                let source = SourceFile::new(path.display().to_string(), text.clone());
+                let message = errors.iter().map(|error| render(&source, error)).collect();
+                let diagnostics = errors
+                    .iter()
+                    .map(|error| crate::report::json_diagnostic(Some(&source), error))
+                    .collect();
+                LoadError {
+                    message,
+                    diagnostics,
+                }
+            })?
+        }
+    };
+    Ok(Snapshot {
+        program,
+        store,
+        files,
+        generation: 0,
+    })
+}
+
+/// The name of a policy file relative to the policy directory, with `/` separators.
+pub fn relative_name(dir: &Path, path: &Path) -> String {
+    let relative: PathBuf = path
+        .strip_prefix(dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| path.to_path_buf());
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn plain(error: &(dyn miette::Diagnostic + Send + Sync)) -> LoadError {
+    LoadError {
+        message: format!("{error}\n"),
+        diagnostics: vec![crate::report::json_diagnostic(None, error)],
+    }
+}
+
+/// A diagnostic rendered the way `authz check` prints it, without color.
+pub fn render(source: &SourceFile, diagnostic: &(dyn miette::Diagnostic + Send + Sync)) -> String {
+    crate::report::render_plain(source, diagnostic)
+}
