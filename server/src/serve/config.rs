@@ -37,7 +37,7 @@ pub struct ServerConfig {
 }
 
 /// `[policies]`
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PoliciesConfig {
     /// The policy directory.
@@ -100,6 +100,12 @@ impl Default for ServerConfig {
             max_batch: 1_000,
             admin_token: None,
         }
+    }
+}
+
+impl Default for PoliciesConfig {
+    fn default() -> PoliciesConfig {
+        PoliciesConfig { dir: None, entities: None, watch: true }
     }
 }
 
