@@ -47,7 +47,9 @@ fn policy_counts() -> Vec<usize> {
 
 /// Engines whose per-decision cost grows with N: fewer samples at the large sizes.
 fn is_slow(engine: EngineKind, form: Form, policies: usize) -> bool {
-    form == Form::Literal && policies >= 1_000 && engine != EngineKind::Cedar
+    form == Form::Literal
+        && policies >= 1_000
+        && !matches!(engine, EngineKind::Cedar | EngineKind::Authz)
 }
 
 fn decisions(c: &mut Criterion) {

@@ -17,6 +17,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod authz;
 pub mod casbin;
 pub mod cedar;
 pub mod examples;
@@ -47,15 +48,18 @@ pub enum EngineKind {
     Cedar,
     Rego,
     Casbin,
-    // AUTHZ ENGINE: add `Authz` here when the decision engine lands, with its name in `name` and
-    // its constructor in `build`. It reads the policy set from `workload.dir` (the generated
-    // `.authz` files), `entities.json` from the same directory, and prepares
-    // `workload.requests_json` once in `build`, so that `decide` times the decision alone.
+    /// authz itself, on the generated `.authz` files (its one form, reported as `literal`).
+    Authz,
 }
 
 impl EngineKind {
-    /// The peers, in table order.
-    pub const ALL: [EngineKind; 3] = [EngineKind::Cedar, EngineKind::Rego, EngineKind::Casbin];
+    /// The engines, in table order: authz first.
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Authz,
+        EngineKind::Cedar,
+        EngineKind::Rego,
+        EngineKind::Casbin,
+    ];
 
     /// The lower-case name used on command lines and in tables.
     pub fn name(self) -> &'static str {
@@ -63,6 +67,7 @@ impl EngineKind {
             EngineKind::Cedar => "cedar",
             EngineKind::Rego => "rego",
             EngineKind::Casbin => "casbin",
+            EngineKind::Authz => "authz",
         }
     }
 
@@ -76,7 +81,10 @@ impl EngineKind {
     /// The forms this engine is measured in. The peers have two; authz will have its one form,
     /// the generated `.authz` files (report it as `literal`).
     pub fn forms(self) -> &'static [Form] {
-        &Form::ALL
+        match self {
+            EngineKind::Authz => &[Form::Literal],
+            _ => &Form::ALL,
+        }
     }
 }
 
@@ -90,6 +98,6 @@ pub fn build(
         EngineKind::Cedar => Box::new(cedar::CedarEngine::new(workload, form)?),
         EngineKind::Rego => Box::new(rego::RegoEngine::new(workload, form)?),
         EngineKind::Casbin => Box::new(casbin::CasbinEngine::new(workload, form)?),
-        // AUTHZ ENGINE: `EngineKind::Authz => Box::new(authz::AuthzEngine::new(workload)?)`.
+        EngineKind::Authz => Box::new(authz::AuthzEngine::new(workload)?),
     })
 }

@@ -2,10 +2,10 @@
 //! written in Cedar (`tests/peers/cedar_examples/<name>/`), and for at least 10,000 seeded requests
 //! per example Cedar and authz must give the same decision.
 //!
-//! Until the authz decision engine lands, these tests hold the Cedar side: the Cedar policies
-//! validate against their schema in strict mode, decide every request of the example's README
-//! table as the README says (with the same determining policies), and evaluate 10,000 generated
-//! requests per example without a single error, with a reasonable mix of allows and denies.
+//! The Cedar policies validate against their schema in strict mode and decide every request of
+//! the example's README table as the README says (with the same determining policies); on 10,000
+//! generated requests per example, Cedar raises no error, both outcomes are well represented, and
+//! authz gives the same decision with the same determining policies as Cedar on every request.
 //!
 //! Where the two languages differ: authz denies when a `forbid` errors (fail closed) and Cedar
 //! skips an erroring policy; authz requires `has` guards, so well-typed policies err only on
@@ -33,6 +33,68 @@ use peers::examples::{Example, DOCS, GITHUB};
 const REQUESTS: usize = 10_000;
 /// The seed of the request generator.
 const SEED: u64 = 20_240_601;
+
+/// The authz side: the example's `.authz` files compiled, its entities loaded.
+struct AuthzApp {
+    program: authz_runtime::program::Program,
+    store: authz_runtime::store::EntityStore,
+}
+
+impl AuthzApp {
+    fn load(example: &Example) -> AuthzApp {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(example.name);
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "authz"))
+            .collect();
+        paths.sort();
+        let sources: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                authz_lang::SourceFile::new(
+                    path.display().to_string(),
+                    std::fs::read_to_string(path).unwrap(),
+                )
+            })
+            .collect();
+        let program = authz_compiler::compile_sources(&sources)
+            .program
+            .expect("the example compiles");
+        let entities = std::fs::read_to_string(dir.join("entities.json")).unwrap();
+        let store = authz_runtime::json::load_entities(&program, &entities).unwrap();
+        AuthzApp { program, store }
+    }
+
+    /// The decision and the sorted ids of the determining policies.
+    fn decide(&self, request: &Value) -> (bool, Vec<String>) {
+        let loaded = authz_runtime::json::load_request_value(&self.program, &self.store, request)
+            .unwrap_or_else(|errors| panic!("authz rejects {request}: {errors:?}"));
+        let mut decision = authz_runtime::decision::Decision::default();
+        let mut scratch = authz_runtime::eval::Scratch::new();
+        authz_runtime::eval::decide(
+            &self.program,
+            &self.store,
+            &loaded,
+            &mut scratch,
+            &mut decision,
+        );
+        assert!(
+            decision.errors.is_empty(),
+            "authz errors on {request}: {:?}",
+            decision.errors
+        );
+        let mut ids: Vec<String> = decision
+            .determining
+            .iter()
+            .map(|&index| self.program.policies[index as usize].id.clone())
+            .collect();
+        ids.sort();
+        (decision.allow, ids)
+    }
+}
 
 /// One row of an example README's table of requests.
 struct Case {
@@ -107,6 +169,8 @@ fn check_readme(example: &Example, cases: &[Case]) {
 /// Runs Cedar on the example's generated requests: no errors, both outcomes well represented.
 fn check_generated(example: &Example) {
     let app = load(example);
+    let authz = AuthzApp::load(example);
+    let mut disagreements = Vec::new();
     let entities = example.entities_json().unwrap();
     let requests = example.generate_requests(&entities, SEED, REQUESTS);
     assert_eq!(requests.len(), REQUESTS);
@@ -127,9 +191,29 @@ fn check_generated(example: &Example) {
         } else {
             counts.1 += 1;
         }
-        // AUTHZ ENGINE: decide `request` with authz here and assert the same decision, naming the
-        // request, both decisions and both lists of determining policies when they differ.
+        let (authz_allow, authz_determining) = authz.decide(request);
+        let mut cedar_determining = decision.determining.clone();
+        cedar_determining.sort();
+        if authz_allow != decision.allow || authz_determining != cedar_determining {
+            disagreements.push(format!(
+                "{request}\n  Cedar: {} {cedar_determining:?}\n  authz: {} {authz_determining:?}",
+                if decision.allow { "allow" } else { "deny" },
+                if authz_allow { "allow" } else { "deny" },
+            ));
+        }
     }
+    assert!(
+        disagreements.is_empty(),
+        "{}: authz and Cedar disagree on {} of {REQUESTS} requests, e.g.\n{}",
+        example.name,
+        disagreements.len(),
+        disagreements
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let denies = REQUESTS - allows;
     println!(
         "{}: {REQUESTS} generated requests, {allows} allow ({:.1}%), {denies} deny ({:.1}%)",
@@ -220,12 +304,12 @@ fn github_cedar_agrees_with_the_readme() {
 }
 
 #[test]
-fn docs_cedar_decides_generated_requests_without_errors() {
+fn docs_authz_and_cedar_agree_on_generated_requests() {
     check_generated(&DOCS);
 }
 
 #[test]
-fn github_cedar_decides_generated_requests_without_errors() {
+fn github_authz_and_cedar_agree_on_generated_requests() {
     check_generated(&GITHUB);
 }
 

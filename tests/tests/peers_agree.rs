@@ -73,6 +73,11 @@ fn check_exact(engine: EngineKind) {
 }
 
 #[test]
+fn authz_agrees_with_the_oracle() {
+    check_exact(EngineKind::Authz);
+}
+
+#[test]
 fn cedar_agrees_with_the_oracle() {
     check_exact(EngineKind::Cedar);
 }
