@@ -94,7 +94,16 @@ impl ApiError {
                 )
             }
         };
-        json_response(status, &body)
+        let mut response = json_response(status, &body);
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was not read: the connection cannot carry another request,
+            // and the client must know before it sends one.
+            response.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 
