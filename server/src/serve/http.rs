@@ -106,14 +106,9 @@ pub async fn read_body(request: hyper::Request<Incoming>, limit: usize) -> Resul
     }
 }
 
+/// Parses a body as JSON, refusing duplicate keys.
 fn parse_json(body: &[u8]) -> Result<Json, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
-        ApiError::bad(
-            "authz::request::syntax",
-            "",
-            format!("invalid JSON: {error}"),
-        )
-    })
+    super::strict_json::parse(body)
 }
 
 async fn decide_one(

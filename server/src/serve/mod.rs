@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod policies;
 pub mod reload;
 pub mod state;
+pub mod strict_json;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
