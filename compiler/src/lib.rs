@@ -208,7 +208,7 @@ fn build_program(
     trees: &[&ast::File],
     sources: &[SourceFile],
 ) -> authz_runtime::program::Program {
-    let lowered = lower::run(
+    let mut lowered = lower::run(
         &checked.schema,
         trees,
         sources,
@@ -216,6 +216,7 @@ fn build_program(
         &checked.limits,
         &checked.types,
     );
+    let routes = lower::routes(&checked.schema, &lowered.schema, &mut lowered.interner);
     let mut index = index::run(&lowered.schema, &lowered.policies);
     let mut policies: Vec<authz_runtime::program::Policy> = lowered
         .policies
@@ -272,6 +273,7 @@ fn build_program(
         limits,
         shared: sharing.shared,
         index,
+        routes,
     }
 }
 

@@ -18,10 +18,12 @@ use authz_lang::{ast, SourceFile};
 use authz_runtime::eval::Pools;
 use authz_runtime::intern::Interner;
 use authz_runtime::program::{self, ArithOp, CmpOp, Effect, Expr, GlobPart, ScopeTest, Var};
+use authz_runtime::route::{self as rt_route, ResourceId, RouteSegment, RouteTable};
 use authz_runtime::schema::{self as rt, FieldDef, Layout, ValueType};
 use authz_runtime::value::{EntityUid, LayoutId, PoolId, TypeId, Value, ValuePool};
 
-use crate::schema::Schema;
+use crate::routes::{Method, Segment};
+use crate::schema::{RouteId, Schema};
 use crate::typeck::{CheckedLimit, CheckedPolicy, ExprTypes};
 use crate::types::{RecordType, Type, ACTION_TYPE};
 
@@ -637,6 +639,67 @@ fn glob(pattern: &str) -> Box<[GlobPart]> {
         parts.push(GlobPart::Literal(literal.into()));
     }
     parts.into_boxed_slice()
+}
+
+/// Lowers the checked routes of `schema` into the program's route table. Type and action names
+/// resolve in the lowered schema `rt`; a literal resource id is interned, so that the proxy can
+/// name the resource without looking the text up. Routes are valid and unambiguous once checked;
+/// one whose names do not resolve (impossible after a clean check) is left out.
+pub fn routes(schema: &Schema, rt: &rt::Schema, interner: &mut Interner) -> RouteTable {
+    let mut table = Vec::with_capacity(schema.routes.len());
+    for route in &schema.routes {
+        let Some(resource_type) = rt.type_id(&route.resource_type) else {
+            continue;
+        };
+        let resource_id = match &route.resource_id {
+            RouteId::Literal(text) => ResourceId::Literal {
+                sym: interner.intern(text),
+                text: text.as_str().into(),
+            },
+            RouteId::Param(name) => {
+                let Some(index) = route.template.params().position(|param| param == name) else {
+                    continue;
+                };
+                ResourceId::Param(index)
+            }
+        };
+        table.push(rt_route::Route {
+            method: route_method(route.method),
+            path: route.path.as_str().into(),
+            segments: route.template.segments.iter().map(route_segment).collect(),
+            action: EntityUid {
+                ty: rt.action_type,
+                id: interner.intern(&route.action),
+            },
+            resource_type,
+            resource_id,
+        });
+    }
+    RouteTable::new(table)
+}
+
+/// A route method of the checker as the runtime's.
+pub fn route_method(method: Method) -> rt_route::Method {
+    match method {
+        Method::Get => rt_route::Method::Get,
+        Method::Post => rt_route::Method::Post,
+        Method::Put => rt_route::Method::Put,
+        Method::Patch => rt_route::Method::Patch,
+        Method::Delete => rt_route::Method::Delete,
+        Method::Head => rt_route::Method::Head,
+        Method::Options => rt_route::Method::Options,
+        Method::Any => rt_route::Method::Any,
+    }
+}
+
+/// A template segment of the checker as the runtime's.
+pub fn route_segment(segment: &Segment) -> RouteSegment {
+    match segment {
+        Segment::Literal(text) => RouteSegment::Literal(text.as_str().into()),
+        Segment::Param(name) => RouteSegment::Param(name.as_str().into()),
+        Segment::Star => RouteSegment::Star,
+        Segment::Rest => RouteSegment::Rest,
+    }
 }
 
 /// The program's pool, for sorting constant sets at compile time.

@@ -11,6 +11,7 @@ pub mod intern;
 pub mod json;
 pub mod program;
 pub mod request;
+pub mod route;
 pub mod schema;
 pub mod store;
 pub mod value;

@@ -10,6 +10,7 @@
 use crate::eval::{EvalError, Evaluator};
 use crate::index::Index;
 use crate::intern::Interner;
+use crate::route::RouteTable;
 use crate::schema::Schema;
 use crate::value::{AttrId, EntityUid, LayoutId, TypeId, Value, ValuePool};
 
@@ -191,4 +192,6 @@ pub struct Program {
     pub shared: Vec<Expr>,
     /// Which policies can apply to which request.
     pub index: Index,
+    /// The routes by which the proxy turns HTTP requests into actions on resources.
+    pub routes: RouteTable,
 }
