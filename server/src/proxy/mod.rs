@@ -3,3 +3,6 @@
 //!
 //! The pipeline's parts are built as separate modules first; the listener that strings them
 //! together comes next.
+
+pub mod headers;
+pub mod limits;

@@ -1,0 +1,208 @@
+//! Rate limits: the `limit` obligations of a decision, enforced per key with GCRA (governor).
+//!
+//! A limiter exists per `limit` declaration, keyed by the obligation's key values. A request whose
+//! obligations include one that is exhausted is answered 429 with `Retry-After` and the
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers; an allowed request
+//! carries the same headers for the tightest of its limits. Limiter state lives in memory, per
+//! process; it survives policy reloads for limits whose name, count and period are unchanged.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+
+type Limiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+/// One limit's counters.
+pub struct LimitState {
+    count: u64,
+    period_seconds: u64,
+    limiter: Limiter,
+}
+
+/// All limiters, by limit name.
+#[derive(Default)]
+pub struct Limiters {
+    by_name: HashMap<String, Arc<LimitState>>,
+}
+
+/// One obligation to enforce: which limit, which key.
+pub struct Obligation<'a> {
+    /// The limit's name.
+    pub limit: &'a str,
+    /// The key, rendered.
+    pub key: &'a str,
+    /// Requests per period.
+    pub count: u64,
+    /// The period in seconds.
+    pub period_seconds: u64,
+}
+
+/// The state of the tightest limit a request met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// Whether the request may pass.
+    pub allowed: bool,
+    /// The limit's name.
+    pub limit: String,
+    /// Requests per period.
+    pub count: u64,
+    /// Requests left now.
+    pub remaining: u64,
+    /// Seconds until a request would be allowed again (0 when allowed).
+    pub retry_after: u64,
+    /// Seconds until the window is full again.
+    pub reset: u64,
+}
+
+impl Limiters {
+    /// Limiters for `limits` (name, count, period), keeping the state of unchanged ones from
+    /// `previous`.
+    pub fn new(limits: &[(String, u64, u64)], previous: Option<&Limiters>) -> Limiters {
+        let mut by_name = HashMap::new();
+        for (name, count, period_seconds) in limits {
+            let kept = previous
+                .and_then(|previous| previous.by_name.get(name))
+                .filter(|state| state.count == *count && state.period_seconds == *period_seconds);
+            let state = match kept {
+                Some(state) => state.clone(),
+                None => Arc::new(LimitState {
+                    count: *count,
+                    period_seconds: *period_seconds,
+                    limiter: RateLimiter::keyed(quota(*count, *period_seconds))
+                        .with_middleware::<StateInformationMiddleware>(),
+                }),
+            };
+            by_name.insert(name.clone(), state);
+        }
+        Limiters { by_name }
+    }
+
+    /// Counts the request against every obligation; the verdict of the tightest (a denial first),
+    /// or `None` when there is no obligation.
+    pub fn check(&self, obligations: &[Obligation<'_>]) -> Option<Verdict> {
+        let clock = DefaultClock::default();
+        let mut tightest: Option<Verdict> = None;
+        for obligation in obligations {
+            let Some(state) = self.by_name.get(obligation.limit) else {
+                continue;
+            };
+            let key = obligation.key.to_string();
+            let reset = state.period_seconds;
+            let verdict = match state.limiter.check_key(&key) {
+                Ok(snapshot) => Verdict {
+                    allowed: true,
+                    limit: obligation.limit.to_string(),
+                    count: state.count,
+                    remaining: u64::from(snapshot.remaining_burst_capacity()),
+                    retry_after: 0,
+                    reset,
+                },
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(clock.now());
+                    Verdict {
+                        allowed: false,
+                        limit: obligation.limit.to_string(),
+                        count: state.count,
+                        remaining: 0,
+                        retry_after: seconds_up(wait),
+                        reset,
+                    }
+                }
+            };
+            let tighter = match &tightest {
+                None => true,
+                Some(current) => {
+                    (!verdict.allowed && current.allowed)
+                        || (verdict.allowed == current.allowed
+                            && verdict.remaining < current.remaining)
+                }
+            };
+            if tighter {
+                tightest = Some(verdict);
+            }
+        }
+        tightest
+    }
+
+    /// Forgets keys that have been idle for a full period, bounding memory.
+    pub fn retain_recent(&self) {
+        for state in self.by_name.values() {
+            state.limiter.retain_recent();
+        }
+    }
+}
+
+/// `count` requests per `period_seconds`, as a burst of `count` refilled evenly over the period.
+fn quota(count: u64, period_seconds: u64) -> Quota {
+    let burst =
+        NonZeroU32::new(u32::try_from(count).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN);
+    let period = Duration::from_secs(period_seconds.max(1));
+    let per_cell = period / burst.get();
+    let per_cell = if per_cell.is_zero() {
+        Duration::from_nanos(1)
+    } else {
+        per_cell
+    };
+    Quota::with_period(per_cell).map_or(Quota::per_second(burst), |quota| quota.allow_burst(burst))
+}
+
+fn seconds_up(wait: Duration) -> u64 {
+    let whole = wait.as_secs();
+    if wait.subsec_nanos() > 0 {
+        whole + 1
+    } else {
+        whole.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_plus_one_request_is_refused_per_key() {
+        let limiters = Limiters::new(&[("free".to_string(), 3, 60)], None);
+        let obligation = |key| Obligation {
+            limit: "free",
+            key,
+            count: 3,
+            period_seconds: 60,
+        };
+        for expected_remaining in [2, 1, 0] {
+            let verdict = limiters.check(&[obligation("alice")]).unwrap();
+            assert!(verdict.allowed);
+            assert_eq!(verdict.remaining, expected_remaining);
+        }
+        let refused = limiters.check(&[obligation("alice")]).unwrap();
+        assert!(!refused.allowed);
+        assert!(
+            refused.retry_after >= 1 && refused.retry_after <= 20,
+            "{refused:?}"
+        );
+        // Another key has its own budget.
+        assert!(limiters.check(&[obligation("bob")]).unwrap().allowed);
+    }
+
+    #[test]
+    fn unchanged_limits_keep_their_state_across_reloads() {
+        let first = Limiters::new(&[("free".to_string(), 1, 60)], None);
+        let obligation = [Obligation {
+            limit: "free",
+            key: "alice",
+            count: 1,
+            period_seconds: 60,
+        }];
+        assert!(first.check(&obligation).unwrap().allowed);
+        let second = Limiters::new(&[("free".to_string(), 1, 60)], Some(&first));
+        assert!(!second.check(&obligation).unwrap().allowed);
+        let changed = Limiters::new(&[("free".to_string(), 2, 60)], Some(&second));
+        assert!(changed.check(&obligation).unwrap().allowed);
+    }
+}
