@@ -5,4 +5,5 @@
 //! together comes next.
 
 pub mod headers;
+pub mod identity;
 pub mod limits;
