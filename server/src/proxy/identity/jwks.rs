@@ -378,12 +378,7 @@ impl RemoteJwks {
         *last_start = Some(now);
         self.fetches.fetch_add(1, Ordering::Relaxed);
         match tokio::time::timeout(self.timing.timeout, self.fetch_once()).await {
-            Ok(Ok((parsed, digest))) => {
-                for reason in &parsed.skipped {
-                    tracing::warn!(url = %self.uri, "JWKS key skipped: {reason}");
-                }
-                self.store(parsed.keys, digest, now);
-            }
+            Ok(Ok((parsed, digest))) => self.store(parsed, digest, now),
             Ok(Err(reason)) => {
                 tracing::warn!(url = %self.uri, "JWKS fetch failed: {reason}");
             }
@@ -393,7 +388,9 @@ impl RemoteJwks {
         }
     }
 
-    fn store(&self, keys: KeySet, digest: [u8; 32], fetched_at: Instant) {
+    /// Keeps freshly fetched keys. The same document fetched again keeps its generation (so
+    /// cached tokens stay good) and is not logged again.
+    fn store(&self, parsed: ParsedJwks, digest: [u8; 32], fetched_at: Instant) {
         let mut guard = match self.snapshot.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -402,7 +399,11 @@ impl RemoteJwks {
         let (keys, generation) = if previous.digest == Some(digest) {
             (Arc::clone(&previous.keys), previous.generation)
         } else {
-            (Arc::new(keys), previous.generation.wrapping_add(1))
+            for reason in &parsed.skipped {
+                tracing::warn!(url = %self.uri, "JWKS key skipped: {reason}");
+            }
+            tracing::info!(url = %self.uri, keys = parsed.keys.len(), "JWKS keys loaded");
+            (Arc::new(parsed.keys), previous.generation.wrapping_add(1))
         };
         *guard = Arc::new(Snapshot {
             keys,
