@@ -7,3 +7,4 @@
 pub mod headers;
 pub mod identity;
 pub mod limits;
+pub mod normalize;
