@@ -301,7 +301,7 @@ for mode in $modes; do
   for round in $(seq "$rounds"); do
     authz_runs+=("$(measure authz "$authz_url" "$wrk_threads" "${wrk_pin[@]}")")
     nginx_runs+=("$(measure nginx "$nginx_url" "$wrk_threads" "${wrk_pin[@]}")")
-    say "$mode round $round: authz ${authz_runs[-1]}, nginx ${nginx_runs[-1]} (req/s p50_us p99_us)"
+    say "$mode round $round: authz ${authz_runs[-1]}, nginx ${nginx_runs[-1]} (req/s p50_us p99_us); load average $(cut -d" " -f1 /proc/loadavg)"
   done
   stop
   read -r authz_rps authz_p50 authz_p99 < <(median "${authz_runs[@]}")
