@@ -108,18 +108,18 @@ impl NormalizeError {
 /// A normalized request target, made by [`normalize`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Normalized {
-    /// The decoded path segments to route by: never empty, never `.` or `..`, never containing
-    /// `/`. The root path has none.
-    pub segments: Vec<String>,
-    /// The canonical, percent-encoded path to forward upstream.
-    pub path: String,
-    /// The query string (after `?`, without it), unchanged; `None` when the target had no `?`.
-    pub query: Option<String>,
+    /// The decoded segments.
+    segments: Vec<String>,
+    /// The canonical path to forward.
+    path: String,
+    /// The query after `?`, unchanged.
+    query: Option<String>,
 }
 
 impl Normalized {
-    /// The segments as string slices, as [`authz_runtime::route::RouteTable::find`] takes them.
-    pub fn segment_refs(&self) -> Vec<&str> {
+    /// The decoded path segments to route by, as [`authz_runtime::route::RouteTable::find`]
+    /// takes them: never empty, never `.` or `..`, never containing `/`. The root path has none.
+    pub fn segments(&self) -> Vec<&str> {
         self.segments.iter().map(String::as_str).collect()
     }
 
@@ -134,6 +134,16 @@ impl Normalized {
             path.push_str(segment);
         }
         path
+    }
+
+    /// The canonical, percent-encoded path to forward upstream.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The query string (after `?`, without it), unchanged; `None` when the target had no `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
     }
 
     /// The origin-form target to forward upstream: the canonical path and the query.
@@ -486,7 +496,7 @@ mod tests {
     #[test]
     fn absolute_form_must_agree_with_host() {
         let n = normalize("GET", "http://good/a/../b?q", Some("good")).unwrap();
-        assert_eq!((n.path.as_str(), n.query.as_deref()), ("/b", Some("q")));
+        assert_eq!((n.path(), n.query()), ("/b", Some("q")));
         let n = normalize("GET", "HTTPS://GOOD:8443/x", Some("good:8443")).unwrap();
         assert_eq!(n.path_and_query(), "/x");
         let n = normalize("GET", "http://good", Some("good")).unwrap();
@@ -525,14 +535,14 @@ mod tests {
     #[test]
     fn accessors_agree() {
         let n = normalize("GET", "/a/caf%c3%a9//b/?q=%20", None).unwrap();
-        assert_eq!(n.segment_refs(), vec!["a", "café", "b"]);
+        assert_eq!(n.segments(), vec!["a", "café", "b"]);
         assert_eq!(n.decoded_path(), "/a/café/b");
-        assert_eq!(n.path, "/a/caf%C3%A9/b/");
-        assert_eq!(n.query.as_deref(), Some("q=%20"));
+        assert_eq!(n.path(), "/a/caf%C3%A9/b/");
+        assert_eq!(n.query(), Some("q=%20"));
         let root = normalize("GET", "/", None).unwrap();
-        assert!(root.segments.is_empty());
+        assert!(root.segments().is_empty());
         assert_eq!(root.decoded_path(), "/");
-        assert_eq!(root.query, None);
+        assert_eq!(root.query(), None);
     }
 
     #[test]
@@ -582,13 +592,13 @@ mod tests {
     fn check_canonical(n: &Normalized) -> Result<(), TestCaseError> {
         let again = normalize("GET", &n.path_and_query(), Some("good"));
         prop_assert_eq!(again.as_ref(), Ok(n));
-        let path = n.path.as_str();
+        let path = n.path();
         prop_assert!(path.starts_with('/'));
         prop_assert!(!path.contains("//"));
         for segment in path.split('/').skip(1) {
             prop_assert!(segment != "." && segment != "..");
         }
-        for segment in &n.segments {
+        for segment in n.segments() {
             prop_assert!(!segment.is_empty() && segment != "." && segment != "..");
             prop_assert!(!segment.contains('/'));
         }
