@@ -330,6 +330,8 @@ fn bad_input_is_answered_with_an_error_naming_the_field() {
         cases.len() as f64
     );
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
+    // Logs that go to a file carry no terminal colors.
+    assert!(!server.stderr().contains('\x1b'), "{}", server.stderr());
 }
 
 #[test]
