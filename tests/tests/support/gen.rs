@@ -218,7 +218,7 @@ impl Env {
 
     /// Every readable path with its type, and every optional attribute not yet guarded
     /// (`(base, attr, type)`).
-    fn paths(&self) -> (Vec<(String, Ty)>, Vec<(String, &'static str, Ty)>) {
+    fn paths(&self) -> (Paths, Optionals) {
         let mut readable = Vec::new();
         let mut optional = Vec::new();
         let mut pending: Vec<(String, Ty, usize)> = Vec::new();
@@ -292,6 +292,14 @@ impl Env {
 }
 
 type S = BoxedStrategy<String>;
+/// Readable paths with their types.
+type Paths = Vec<(String, Ty)>;
+/// Optional attributes not yet guarded: `(base path, attribute, type)`.
+type Optionals = Vec<(String, &'static str, Ty)>;
+/// An entity expression with the types it may have.
+type AnyEntity = BoxedStrategy<(String, Vec<&'static str>)>;
+/// A scope constraint's text and the exact type it names.
+type VarScope = BoxedStrategy<(String, Option<&'static str>)>;
 
 /// Defers building a strategy until a value is drawn, so recursion builds only what it uses.
 fn lazy(f: impl Fn() -> S + 'static) -> S {
@@ -408,8 +416,8 @@ fn guarded(env: &Rc<Env>, ty: &Ty, depth: u32) -> Vec<(u32, S)> {
 
 /// Any entity expression with the types it may have: single-typed ones by type, and the
 /// union-typed principal or resource.
-fn any_entity(env: &Rc<Env>, depth: u32) -> BoxedStrategy<(String, Vec<&'static str>)> {
-    let mut options: Vec<(u32, BoxedStrategy<(String, Vec<&'static str>)>)> = Vec::new();
+fn any_entity(env: &Rc<Env>, depth: u32) -> AnyEntity {
+    let mut options: Vec<(u32, AnyEntity)> = Vec::new();
     for ty in ["User", "Group", "Folder", "Doc", "Action"] {
         options.push((
             1,
@@ -958,11 +966,11 @@ fn scope(actions: Option<Vec<&'static str>>) -> BoxedStrategy<(String, Env)> {
 }
 
 /// A principal or resource constraint (text after the variable) and the exact type it names.
-fn var_scope(exact: Vec<&'static str>) -> BoxedStrategy<(String, Option<&'static str>)> {
+fn var_scope(exact: Vec<&'static str>) -> VarScope {
     let any_ref = proptest::sample::select(vec!["User", "Group", "Folder", "Doc"])
         .prop_flat_map(|t| pick(ids(t)).prop_map(move |id| format!("{t}({})", quote(&id))))
         .boxed();
-    let mut options: Vec<(u32, BoxedStrategy<(String, Option<&'static str>)>)> = vec![
+    let mut options: Vec<(u32, VarScope)> = vec![
         (3, Just((": *".to_owned(), None)).boxed()),
         (
             2,
@@ -1014,6 +1022,7 @@ pub fn policy_body() -> BoxedStrategy<String> {
         .prop_flat_map(scope)
         .prop_flat_map(move |(scope_text, env)| {
             let env = Rc::new(env);
+            let keyed = key_test(&env);
             let condition = (any_bool(), 1..=3u32).prop_flat_map(move |(when, depth)| {
                 let never = if when { "false" } else { "true" };
                 let keyword = if when { "when" } else { "unless" };
@@ -1028,13 +1037,57 @@ pub fn policy_body() -> BoxedStrategy<String> {
                     format!("{keyword} {c}")
                 })
             });
-            proptest::collection::vec(condition, 0..=3).prop_map(move |conditions| {
-                let mut text = scope_text.clone();
-                for c in conditions {
-                    text.push('\n');
-                    text.push_str(&c);
+            // Often a first `when` that the index keys by: `path == constant` (either way round),
+            // with a small pool of constants so that policies share keys and values.
+            (
+                proptest::option::weighted(0.3, keyed),
+                proptest::collection::vec(condition, 0..=3),
+            )
+                .prop_map(move |(key, rest)| {
+                    let mut text = scope_text.clone();
+                    for c in key.into_iter().chain(rest) {
+                        text.push('\n');
+                        text.push_str(&c);
+                    }
+                    text
+                })
+        })
+        .boxed()
+}
+
+/// `when path == constant`, the test the index keys policies by, possibly with more tests after
+/// it in the same clause.
+fn key_test(env: &Rc<Env>) -> S {
+    let keys: Vec<(String, Ty)> = env
+        .paths()
+        .0
+        .into_iter()
+        .filter(|(_, ty)| matches!(ty, Ty::Long | Ty::Str | Ty::Bool | Ty::Ent(_)))
+        .collect();
+    if keys.is_empty() {
+        return Just("when true".to_owned()).boxed();
+    }
+    let env = env.clone();
+    (
+        proptest::sample::select(keys),
+        any_bool(),
+        proptest::option::of(lazy({
+            let env = env.clone();
+            move || bool_expr(&env, 1)
+        })),
+    )
+        .prop_flat_map(move |((path, ty), flipped, more)| {
+            let constant = expr(&env, &ty, 0);
+            constant.prop_map(move |constant| {
+                let test = if flipped {
+                    format!("{constant} == {path}")
+                } else {
+                    format!("{path} == {constant}")
+                };
+                match &more {
+                    Some(more) => format!("when {test} && {more}"),
+                    None => format!("when {test}"),
                 }
-                text
             })
         })
         .boxed()
@@ -1064,7 +1117,7 @@ pub fn policy_set(policies: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Po
 // ---- Entities and requests ----
 
 /// A JSON value of a type, for entity attributes and contexts.
-fn json_value(ty: &Ty, depth: u32) -> BoxedStrategy<Json> {
+fn json_value(ty: &Ty) -> BoxedStrategy<Json> {
     match ty {
         Ty::Bool => any::<bool>().prop_map(Json::from).boxed(),
         Ty::Long => prop_oneof![
@@ -1083,10 +1136,10 @@ fn json_value(ty: &Ty, depth: u32) -> BoxedStrategy<Json> {
                 .prop_map(move |id| json!({"type": t, "id": id}))
                 .boxed()
         }
-        Ty::Set(element) => proptest::collection::vec(json_value(element, depth), 0..4)
+        Ty::Set(element) => proptest::collection::vec(json_value(element), 0..4)
             .prop_map(Json::from)
             .boxed(),
-        Ty::Meta => (pick(&STRINGS), proptest::option::of(json_value(&Ty::Long, depth)))
+        Ty::Meta => (pick(&STRINGS), proptest::option::of(json_value(&Ty::Long)))
             .prop_map(|(kind, size)| {
                 let mut record = json!({ "kind": kind });
                 if let Some(size) = size {
@@ -1103,7 +1156,7 @@ fn json_record(fields: Vec<(&'static str, Ty, bool)>) -> BoxedStrategy<Json> {
     let parts: Vec<BoxedStrategy<Option<(&'static str, Json)>>> = fields
         .into_iter()
         .map(|(name, ty, optional)| {
-            let value = json_value(&ty, 1);
+            let value = json_value(&ty);
             if optional {
                 proptest::option::of(value.prop_map(move |v| (name, v))).boxed()
             } else {

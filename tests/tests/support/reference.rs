@@ -190,7 +190,7 @@ impl Reference {
                     if let Some(value) = given.get(&field.name.name) {
                         attrs.insert(
                             field.name.name.clone(),
-                            reference.from_json(value, &field.ty)?,
+                            reference.value_from_json(value, &field.ty)?,
                         );
                     }
                 }
@@ -207,7 +207,7 @@ impl Reference {
     }
 
     /// A JSON value of the given declared type.
-    fn from_json(&self, json: &Json, ty: &ast::TypeExpr) -> Result<Val, String> {
+    fn value_from_json(&self, json: &Json, ty: &ast::TypeExpr) -> Result<Val, String> {
         Ok(match ty {
             ast::TypeExpr::Named(name) => match name.name.as_str() {
                 "Bool" => Val::Bool(json.as_bool().ok_or("expected Bool")?),
@@ -221,15 +221,15 @@ impl Reference {
             ast::TypeExpr::Set(element, _) => {
                 let mut set = BTreeSet::new();
                 for item in json.as_array().ok_or("expected a set")? {
-                    set.insert(self.from_json(item, element)?);
+                    set.insert(self.value_from_json(item, element)?);
                 }
                 Val::Set(set)
             }
-            ast::TypeExpr::Record(record) => self.record_from_json(json, Some(record))?,
+            ast::TypeExpr::Record(record) => self.record_value_from_json(json, Some(record))?,
         })
     }
 
-    fn record_from_json(
+    fn record_value_from_json(
         &self,
         json: &Json,
         record: Option<&ast::RecordType>,
@@ -238,7 +238,10 @@ impl Reference {
         if let Some(record) = record {
             for field in &record.fields {
                 if let Some(value) = json.get(&field.name.name) {
-                    fields.insert(field.name.name.clone(), self.from_json(value, &field.ty)?);
+                    fields.insert(
+                        field.name.name.clone(),
+                        self.value_from_json(value, &field.ty)?,
+                    );
                 }
             }
         }
@@ -282,7 +285,7 @@ impl Reference {
             .get(&action)
             .ok_or_else(|| format!("unknown action {action}"))?;
         let empty = Json::Object(serde_json::Map::new());
-        let context = self.record_from_json(
+        let context = self.record_value_from_json(
             request.get("context").unwrap_or(&empty),
             context_type.as_ref(),
         )?;
