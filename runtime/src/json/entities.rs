@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use miette::Diagnostic;
 use thiserror::Error;
 
-use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader};
+use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader, RefProblem, Symbols};
 use crate::json::suggest::{did_you_mean, suggest};
 use crate::json::tree::{self, Json, Limits, ParseError};
 use crate::json::MAX_DEPTH;
 use crate::program::Program;
 use crate::schema::Schema;
 use crate::store::EntityStore;
-use crate::value::{EntityUid, TypeId};
+use crate::value::{EntityUid, PoolId, TypeId, ValuePool};
 
 /// At most this many errors are reported; a last [`EntityError::TooManyErrors`] says so.
 pub const MAX_ERRORS: usize = 100;
@@ -224,13 +224,14 @@ pub fn load_entities(program: &Program, json: &str) -> Result<EntityStore, Vec<E
             found: tree.describe(),
         }]);
     };
-    let mut loader = Loader {
-        schema: &program.schema,
-        store: EntityStore::new(program.interner.clone()),
-        first_index: HashMap::new(),
-        errors: Vec::new(),
-        truncated: false,
-    };
+    let mut store = EntityStore::new(program.interner.clone());
+    let mut loader = Loader::new(
+        &program.schema,
+        &mut store.pool,
+        EntityStore::POOL,
+        &mut store.interner,
+        MAX_ERRORS,
+    );
     for (index, item) in items.iter().enumerate() {
         if loader.truncated {
             break;
@@ -238,16 +239,26 @@ pub fn load_entities(program: &Program, json: &str) -> Result<EntityStore, Vec<E
         loader.entity(index, item);
     }
     let Loader {
-        mut store,
-        mut errors,
+        entities,
+        problems,
         truncated,
         ..
     } = loader;
+    let mut errors: Vec<EntityError> = problems.into_iter().map(entity_error).collect();
     if truncated {
         errors.push(EntityError::TooManyErrors { limit: MAX_ERRORS });
     }
     if !errors.is_empty() {
         return Err(errors);
+    }
+    for entity in entities {
+        // The loader refused duplicates, so insertion cannot fail.
+        let _ = store.insert(
+            entity.uid,
+            entity.attrs_start,
+            entity.attrs_len,
+            entity.parents,
+        );
     }
     store.finish();
     Ok(store)
@@ -289,124 +300,231 @@ fn parse_error(error: ParseError) -> EntityError {
     }
 }
 
-struct Loader<'a> {
+/// What kind of JSON value a member of an entity object must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `type` and `id`.
+    String,
+    /// `attrs`.
+    Object,
+    /// `parents`.
+    Array,
+}
+
+/// What is wrong with one entity, before it is worded for the entities file ([`EntityError`])
+/// or for a request (`RequestError`, naming the field as `entities[3].attrs.age`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Problem {
+    /// The entity is not a JSON object; `found` describes what it is.
+    NotAnObject { found: String },
+    /// A member other than `type`, `id`, `attrs` and `parents`.
+    UnknownMember {
+        key: String,
+        suggestion: Option<String>,
+    },
+    /// `type`, `id`, `attrs` or `parents` has the wrong kind.
+    MemberKind {
+        member: &'static str,
+        expected: Kind,
+        found: String,
+    },
+    /// `type` or `id` is missing.
+    MissingMember { member: &'static str },
+    /// The entity's type is not in the schema.
+    UnknownType {
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// The entity has the action type.
+    ActionEntity { name: String },
+    /// The same type and id were given before, at index `first`.
+    Duplicate { first: usize },
+    /// An attribute is wrong; its path is relative to `attrs`.
+    Attribute(PathIssue),
+    /// The pool would outgrow its 32-bit offsets.
+    TooLarge,
+    /// Parent `index` is not a well-formed entity reference.
+    ParentRef { index: usize, problem: RefProblem },
+    /// Parent `index` names a type the schema does not have.
+    ParentUnknownType {
+        index: usize,
+        name: String,
+        suggestion: Option<String>,
+    },
+    /// Parent `index`, written `parent`, has a type the entity's type may not be in; `rule`
+    /// says what the schema allows.
+    ParentType {
+        index: usize,
+        parent: String,
+        rule: String,
+    },
+}
+
+/// A problem with the entity at `index` of the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EntityProblem {
+    /// The entity's index in the list.
+    pub(crate) index: usize,
+    /// The entity as `` `User("alice")` ``, or `the entity at index 3` when its type or id is
+    /// not known yet.
+    pub(crate) label: String,
+    /// What is wrong.
+    pub(crate) problem: Problem,
+}
+
+/// An entity that passed validation; its attributes are in the loader's pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LoadedEntity {
+    pub(crate) uid: EntityUid,
+    pub(crate) attrs_start: u32,
+    pub(crate) attrs_len: u32,
+    pub(crate) parents: Vec<EntityUid>,
+}
+
+/// Validates entity objects against the schema, writing their attribute values into one pool
+/// and their strings through one symbol table: the store's (for the entities file) or the
+/// request's (for entities that come with a request).
+pub(crate) struct Loader<'a, S> {
     schema: &'a Schema,
-    store: EntityStore,
+    pool: &'a mut ValuePool,
+    pool_id: PoolId,
+    symbols: S,
+    max_problems: usize,
     first_index: HashMap<EntityUid, usize>,
-    errors: Vec<EntityError>,
-    truncated: bool,
+    /// The valid entities, in the order given.
+    pub(crate) entities: Vec<LoadedEntity>,
+    /// The problems found, at most `max_problems`.
+    pub(crate) problems: Vec<EntityProblem>,
+    /// Whether problems were left out.
+    pub(crate) truncated: bool,
 }
 
 /// The members an entity object may have.
 const ENTITY_MEMBERS: [&str; 4] = ["type", "id", "attrs", "parents"];
 
-impl Loader<'_> {
-    fn report(&mut self, error: EntityError) {
-        if self.errors.len() >= MAX_ERRORS {
+impl<'a, S: Symbols> Loader<'a, S> {
+    /// A loader writing into `pool` (whose id is `pool_id`) and naming strings with `symbols`;
+    /// it keeps at most `max_problems` problems.
+    pub(crate) fn new(
+        schema: &'a Schema,
+        pool: &'a mut ValuePool,
+        pool_id: PoolId,
+        symbols: S,
+        max_problems: usize,
+    ) -> Loader<'a, S> {
+        Loader {
+            schema,
+            pool,
+            pool_id,
+            symbols,
+            max_problems,
+            first_index: HashMap::new(),
+            entities: Vec::new(),
+            problems: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    fn report(&mut self, index: usize, label: &str, problem: Problem) {
+        if self.problems.len() >= self.max_problems {
             self.truncated = true;
             return;
         }
-        self.errors.push(error);
-    }
-
-    fn malformed(&mut self, entity: &str, message: String) {
-        self.report(EntityError::Malformed {
-            entity: entity.to_owned(),
-            message,
+        self.problems.push(EntityProblem {
+            index,
+            label: label.to_owned(),
+            problem,
         });
     }
 
-    /// Validates and adds the entity at `index`.
-    fn entity(&mut self, index: usize, item: &Json) {
+    /// Validates the entity at `index` and keeps it when it is valid.
+    pub(crate) fn entity(&mut self, index: usize, item: &Json) {
         let position = format!("the entity at index {index}");
         let Json::Object(members) = item else {
-            let message = format!("expected an object, found {}", item.describe());
-            return self.malformed(&position, message);
+            let found = item.describe();
+            return self.report(index, &position, Problem::NotAnObject { found });
         };
         let mut shape_ok = true;
         for (key, _) in members {
             if !ENTITY_MEMBERS.contains(&key.as_str()) {
-                let mut message = format!(
-                    "unknown member `{key}`; an entity has `type`, `id`, `attrs` and `parents`"
-                );
-                if let Some(name) = suggest(key, ENTITY_MEMBERS) {
-                    message.push_str(&format!(" (did you mean `{name}`?)"));
-                }
-                self.malformed(&position, message);
+                let suggestion = suggest(key, ENTITY_MEMBERS);
+                let key = key.clone();
+                self.report(index, &position, Problem::UnknownMember { key, suggestion });
                 shape_ok = false;
             }
         }
-        let type_name = self.string_member(&position, members, "type");
-        let id = self.string_member(&position, members, "id");
+        let type_name = self.string_member(index, &position, members, "type");
+        let id = self.string_member(index, &position, members, "id");
         let (Some(type_name), Some(id)) = (type_name, id) else {
             return;
         };
         let schema = self.schema;
         let Some(ty) = schema.type_id(type_name) else {
-            let help = did_you_mean(suggest(type_name, reader::entity_type_names(schema)));
-            return self.report(EntityError::UnknownType {
-                site: position,
-                name: type_name.to_owned(),
-                help,
-            });
+            let suggestion = suggest(type_name, reader::entity_type_names(schema));
+            let name = type_name.to_owned();
+            return self.report(index, &position, Problem::UnknownType { name, suggestion });
         };
         let label = entity_label(type_name, id);
         if ty == schema.action_type {
-            return self.report(EntityError::ActionEntity {
-                entity: label,
-                name: type_name.to_owned(),
-            });
+            let name = type_name.to_owned();
+            return self.report(index, &label, Problem::ActionEntity { name });
         }
         let uid = EntityUid {
             ty,
-            id: self.store.interner.intern(id),
+            id: self.symbols.sym(id),
         };
-        if let Some(first) = self.first_index.get(&uid) {
-            let help = Some(format!("it is first given at index {first}"));
-            return self.report(EntityError::Duplicate {
-                entity: label,
-                help,
-            });
+        if let Some(&first) = self.first_index.get(&uid) {
+            return self.report(index, &label, Problem::Duplicate { first });
         }
         self.first_index.insert(uid, index);
 
-        let attrs = self.attributes(&label, ty, members);
-        let parents = self.parents(&label, ty, members);
+        let attrs = self.attributes(index, &label, ty, members);
+        let parents = self.parents(index, &label, ty, members);
         let (Some((attrs_start, attrs_len)), Some(parents), true) = (attrs, parents, shape_ok)
         else {
             return;
         };
-        if self.store.pool.values.len() > u32::MAX as usize {
-            return self.malformed(&label, "the entities file is too large".to_owned());
+        if self.pool.values.len() > u32::MAX as usize {
+            return self.report(index, &label, Problem::TooLarge);
         }
-        // Duplicates were refused above, so insertion cannot fail.
-        let _ = self.store.insert(uid, attrs_start, attrs_len, parents);
+        self.entities.push(LoadedEntity {
+            uid,
+            attrs_start,
+            attrs_len,
+            parents,
+        });
     }
 
     /// A member that must be a string.
     fn string_member<'j>(
         &mut self,
-        entity: &str,
+        index: usize,
+        label: &str,
         members: &'j [(String, Json)],
-        name: &str,
+        member: &'static str,
     ) -> Option<&'j str> {
-        match Json::member(members, name) {
+        match Json::member(members, member) {
             Some(Json::Str(text)) => Some(text),
             Some(other) => {
-                let message = format!("`{name}` must be a string, found {}", other.describe());
-                self.malformed(entity, message);
+                let problem = Problem::MemberKind {
+                    member,
+                    expected: Kind::String,
+                    found: other.describe(),
+                };
+                self.report(index, label, problem);
                 None
             }
             None => {
-                self.malformed(entity, format!("`{name}` is missing"));
+                self.report(index, label, Problem::MissingMember { member });
                 None
             }
         }
     }
 
-    /// Reads `attrs` into the store's pool: the offset and number of attribute slots.
+    /// Reads `attrs` into the pool: the offset and number of attribute slots.
     fn attributes(
         &mut self,
+        index: usize,
         label: &str,
         ty: TypeId,
         members: &[(String, Json)],
@@ -418,36 +536,30 @@ impl Loader<'_> {
             None => &empty,
             Some(Json::Object(attrs)) => attrs,
             Some(other) => {
-                let message = format!("`attrs` must be an object, found {}", other.describe());
-                self.malformed(label, message);
+                let problem = Problem::MemberKind {
+                    member: "attrs",
+                    expected: Kind::Object,
+                    found: other.describe(),
+                };
+                self.report(index, label, problem);
                 return None;
             }
         };
-        let store = &mut self.store;
-        let mut reader = Reader::new(
-            schema,
-            &mut store.pool,
-            EntityStore::POOL,
-            &mut store.interner,
-            "",
-        );
+        let mut reader = Reader::new(schema, self.pool, self.pool_id, &mut self.symbols, "");
         let fields = reader.fields(layout, attrs);
         let issues = reader.into_issues();
         for issue in issues {
-            let error = attribute_error(label, issue);
-            self.report(error);
+            self.report(index, label, Problem::Attribute(issue));
         }
         let fields = fields?;
-        let record = self
-            .store
-            .pool
-            .push_record(EntityStore::POOL, layout, &fields);
+        let record = self.pool.push_record(self.pool_id, layout, &fields);
         Some((record.start, u32::try_from(fields.len()).ok()?))
     }
 
     /// Reads `parents`, checking their types against the schema.
     fn parents(
         &mut self,
+        index: usize,
         label: &str,
         ty: TypeId,
         members: &[(String, Json)],
@@ -456,8 +568,12 @@ impl Loader<'_> {
             None => return Some(Vec::new()),
             Some(Json::Array(items)) => items,
             Some(other) => {
-                let message = format!("`parents` must be an array, found {}", other.describe());
-                self.malformed(label, message);
+                let problem = Problem::MemberKind {
+                    member: "parents",
+                    expected: Kind::Array,
+                    found: other.describe(),
+                };
+                self.report(index, label, problem);
                 return None;
             }
         };
@@ -465,33 +581,27 @@ impl Loader<'_> {
         let allowed: &[TypeId] = schema.entity_type(ty).map_or(&[], |def| &def.parents);
         let mut parents = Vec::with_capacity(items.len());
         let mut ok = true;
-        for (index, item) in items.iter().enumerate() {
+        for (parent, item) in items.iter().enumerate() {
             let (parent_type, parent_id) = match entity_ref(item) {
                 Ok(parts) => parts,
                 Err(problem) => {
-                    let at = match problem.member {
-                        Some(member) => format!("parents[{index}].{member}"),
-                        None => format!("parents[{index}]"),
+                    let problem = Problem::ParentRef {
+                        index: parent,
+                        problem,
                     };
-                    let what = match problem.issue {
-                        Issue::Missing { .. } => "is missing".to_owned(),
-                        Issue::Mismatch {
-                            expected, found, ..
-                        } => format!("expected `{expected}`, found {found}"),
-                        other => format!("{other:?}"),
-                    };
-                    self.malformed(label, format!("`{at}` {what}"));
+                    self.report(index, label, problem);
                     ok = false;
                     continue;
                 }
             };
             let Some(parent_ty) = schema.type_id(parent_type) else {
-                let help = did_you_mean(suggest(parent_type, reader::entity_type_names(schema)));
-                self.report(EntityError::UnknownType {
-                    site: format!("`parents[{index}]` of {label}"),
+                let suggestion = suggest(parent_type, reader::entity_type_names(schema));
+                let problem = Problem::ParentUnknownType {
+                    index: parent,
                     name: parent_type.to_owned(),
-                    help,
-                });
+                    suggestion,
+                };
+                self.report(index, label, problem);
                 ok = false;
                 continue;
             };
@@ -506,23 +616,103 @@ impl Loader<'_> {
                         .collect();
                     format!("a `{type_name}` may only be in {}", or_list(&names))
                 };
-                self.report(EntityError::ParentType {
-                    entity: label.to_owned(),
+                let problem = Problem::ParentType {
+                    index: parent,
                     parent: format!("{parent_type}({parent_id:?})"),
                     rule,
-                });
+                };
+                self.report(index, label, problem);
                 ok = false;
                 continue;
             }
             let uid = EntityUid {
                 ty: parent_ty,
-                id: self.store.interner.intern(parent_id),
+                id: self.symbols.sym(parent_id),
             };
             if !parents.contains(&uid) {
                 parents.push(uid);
             }
         }
         ok.then_some(parents)
+    }
+}
+
+/// The error of the entities file for a problem with one of its entities.
+fn entity_error(problem: EntityProblem) -> EntityError {
+    let EntityProblem { label, problem, .. } = problem;
+    let malformed = |entity: String, message: String| EntityError::Malformed { entity, message };
+    match problem {
+        Problem::NotAnObject { found } => {
+            malformed(label, format!("expected an object, found {found}"))
+        }
+        Problem::UnknownMember { key, suggestion } => {
+            let mut message = format!(
+                "unknown member `{key}`; an entity has `type`, `id`, `attrs` and `parents`"
+            );
+            if let Some(name) = suggestion {
+                message.push_str(&format!(" (did you mean `{name}`?)"));
+            }
+            malformed(label, message)
+        }
+        Problem::MemberKind {
+            member,
+            expected,
+            found,
+        } => {
+            let expected = match expected {
+                Kind::String => "a string",
+                Kind::Object => "an object",
+                Kind::Array => "an array",
+            };
+            malformed(
+                label,
+                format!("`{member}` must be {expected}, found {found}"),
+            )
+        }
+        Problem::MissingMember { member } => malformed(label, format!("`{member}` is missing")),
+        Problem::UnknownType { name, suggestion } => EntityError::UnknownType {
+            site: label,
+            name,
+            help: did_you_mean(suggestion),
+        },
+        Problem::ActionEntity { name } => EntityError::ActionEntity {
+            entity: label,
+            name,
+        },
+        Problem::Duplicate { first } => EntityError::Duplicate {
+            entity: label,
+            help: Some(format!("it is first given at index {first}")),
+        },
+        Problem::Attribute(issue) => attribute_error(&label, issue),
+        Problem::TooLarge => malformed(label, "the entities file is too large".to_owned()),
+        Problem::ParentRef { index, problem } => {
+            let at = match problem.member {
+                Some(member) => format!("parents[{index}].{member}"),
+                None => format!("parents[{index}]"),
+            };
+            let what = match problem.issue {
+                Issue::Missing { .. } => "is missing".to_owned(),
+                Issue::Mismatch {
+                    expected, found, ..
+                } => format!("expected `{expected}`, found {found}"),
+                other => format!("{other:?}"),
+            };
+            malformed(label, format!("`{at}` {what}"))
+        }
+        Problem::ParentUnknownType {
+            index,
+            name,
+            suggestion,
+        } => EntityError::UnknownType {
+            site: format!("`parents[{index}]` of {label}"),
+            name,
+            help: did_you_mean(suggestion),
+        },
+        Problem::ParentType { parent, rule, .. } => EntityError::ParentType {
+            entity: label,
+            parent,
+            rule,
+        },
     }
 }
 
