@@ -5,11 +5,15 @@
 //! some permit applies and no forbid applies. A permit whose condition errors does not apply; a
 //! forbid whose condition errors applies. Every error is reported in the decision.
 //!
+//! Entities are looked up in the request's overlay first when the request brought entities (see
+//! [`crate::overlay`]), in the store otherwise.
+//!
 //! Only the policies the index proposes are evaluated. Values are `Copy`; sub-expressions shared
 //! across policies are memoized per decision in [`Scratch`], whose buffers are reused, so a
 //! decision allocates nothing once the request is built (non-constant set and record literals and
 //! string-producing functions are the exceptions: they write into the scratch pools).
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::decision::{Decision, ErrorSite, Obligation};
@@ -23,7 +27,7 @@ use crate::value::{AttrId, EntityUid, IpNet, PoolId, RecordRef, SetRef, Value, V
 /// Why an expression could not be evaluated. Small and `Copy`: errors allocate nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvalError {
-    /// The entity is not in the store.
+    /// The entity is neither in the store nor among the request's entities.
     EntityNotFound(EntityUid),
     /// The entity or record has no such attribute (an optional attribute read without `has`
     /// cannot type-check, so this means data that disagrees with a guard, or a missing entity).
@@ -179,8 +183,8 @@ impl<'a> Evaluator<'a> {
                 self.consider(policy, effect, out);
             }
         }
-        let store = self.store;
-        for ancestor in store.ancestors(uid) {
+        let ancestors = self.ancestors(uid);
+        for ancestor in ancestors.iter() {
             if let Some(policies) = map.get(ancestor) {
                 for &policy in policies {
                     self.consider(policy, effect, out);
@@ -337,11 +341,53 @@ impl<'a> Evaluator<'a> {
         Value::Ip(self.scratch.pool.push_ip(PoolId::Scratch, ip))
     }
 
+    // ---- Entities, as the request sees them ----
+
+    /// The attribute slots of an entity: the request's entity when it brought one with this
+    /// identity, the store's otherwise; `None` when neither has it.
+    #[inline]
+    pub fn entity_attrs(&self, uid: EntityUid) -> Option<&'a [Value]> {
+        let request = self.request;
+        if let Some(overlay) = request.entities.as_deref() {
+            if let Some(entity) = overlay.get(uid) {
+                return Some(
+                    request
+                        .pool
+                        .slice(entity.attrs_start, entity.attrs_len as usize),
+                );
+            }
+        }
+        let store = self.store;
+        store.get(uid).map(|entity| store.attrs(entity))
+    }
+
+    /// The ancestors of an entity, sorted, through the request's entities when it brought any.
+    #[inline]
+    pub fn ancestors(&self, uid: EntityUid) -> Cow<'a, [EntityUid]> {
+        let store = self.store;
+        match self.request.entities.as_deref() {
+            None => Cow::Borrowed(store.ancestors(uid)),
+            Some(overlay) => overlay.ancestors(store, uid),
+        }
+    }
+
+    /// Whether `ancestor` is a proper ancestor of `uid`, through the request's entities when it
+    /// brought any.
+    #[inline]
+    pub fn is_ancestor(&self, uid: EntityUid, ancestor: EntityUid) -> bool {
+        match self.request.entities.as_deref() {
+            None => self.store.is_ancestor(uid, ancestor),
+            Some(overlay) => overlay.is_ancestor(self.store, uid, ancestor),
+        }
+    }
+
     /// The value of attribute `attr` of an entity or record; `Ok(None)` when absent.
     fn attribute(&self, base: Value, attr: AttrId) -> Result<Option<Value>, EvalError> {
         match base {
             Value::Entity(uid) => {
-                let entity = self.store.get(uid).ok_or(EvalError::EntityNotFound(uid))?;
+                let attrs = self
+                    .entity_attrs(uid)
+                    .ok_or(EvalError::EntityNotFound(uid))?;
                 let schema = &self.program.schema;
                 let layout = schema
                     .entity_type(uid.ty)
@@ -349,12 +395,7 @@ impl<'a> Evaluator<'a> {
                 let Some(slot) = layout.and_then(|layout| layout.slot(attr)) else {
                     return Ok(None);
                 };
-                Ok(self
-                    .store
-                    .attrs(entity)
-                    .get(slot)
-                    .copied()
-                    .filter(|v| *v != Value::Absent))
+                Ok(attrs.get(slot).copied().filter(|v| *v != Value::Absent))
             }
             Value::Record(record) => Ok(self.field(record, attr)),
             other => Err(EvalError::WrongType(other.kind_name())),
@@ -452,14 +493,13 @@ impl<'a> Evaluator<'a> {
                     return Err(EvalError::WrongType(lhs.kind_name()));
                 };
                 match rhs {
-                    Value::Entity(target) => Ok(Value::Bool(
-                        uid == target || self.store.is_ancestor(uid, target),
-                    )),
+                    Value::Entity(target) => {
+                        Ok(Value::Bool(uid == target || self.is_ancestor(uid, target)))
+                    }
                     Value::Set(set) => {
                         let elements = self.set(set);
                         let found = self.set_has(elements, Value::Entity(uid))
                             || self
-                                .store
                                 .ancestors(uid)
                                 .iter()
                                 .any(|a| self.set_has(elements, Value::Entity(*a)));

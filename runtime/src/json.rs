@@ -17,7 +17,7 @@ mod tree;
 pub mod write;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 
 pub use entities::{load_entities, EntityError};
 pub use request::{load_request, load_request_value, RequestError, RequestErrorKind};

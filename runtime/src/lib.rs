@@ -9,6 +9,7 @@ pub mod ext;
 pub mod index;
 pub mod intern;
 pub mod json;
+pub mod overlay;
 pub mod program;
 pub mod request;
 pub mod route;

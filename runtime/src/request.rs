@@ -2,9 +2,11 @@
 //!
 //! A request is built against a snapshot's interner: its strings become the interned symbols when
 //! the table has them, and request-local symbols (numbered from the table's length) otherwise, so
-//! that equal texts always get equal symbols and comparisons stay integer compares.
+//! that equal texts always get equal symbols and comparisons stay integer compares. Entities that
+//! come with a request live in its [`Overlay`], their values in its pool.
 
 use crate::intern::{Interner, Sym};
+use crate::overlay::Overlay;
 use crate::value::{EntityUid, PoolId, RecordRef, ValuePool};
 
 /// A request ready for evaluation.
@@ -22,6 +24,9 @@ pub struct Request {
     pub pool: ValuePool,
     /// Request-local strings: `Sym(base + i)` is `strings[i]`.
     pub strings: RequestStrings,
+    /// The entities that came with the request, seen over the store for this request only;
+    /// `None` when it brought none, so that deciding such a request costs one check more.
+    pub entities: Option<Box<Overlay>>,
 }
 
 /// Strings of a request that are not in the interner.

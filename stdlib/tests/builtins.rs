@@ -60,6 +60,7 @@ impl World {
             },
             pool: ValuePool::default(),
             strings,
+            entities: None,
         };
         World {
             program,

@@ -9,19 +9,27 @@
 //! naming it. An `explain` member (a boolean) is accepted and left to the caller; `context` may
 //! be left out when the action's context has no required field.
 //!
+//! An `entities` member, in the form of the entities file, brings entities for this request only:
+//! they are validated exactly as that file's (by the same loader), their errors named as
+//! `entities[3].attrs.age`, and they become the request's [`Overlay`] over the store. A request
+//! without entities (or with an empty list) has none, and is decided as before.
+//!
 //! Requests come from the network, so their size is bounded: at most [`MAX_REQUEST_BYTES`] of
 //! text, [`MAX_REQUEST_VALUES`] JSON values and [`MAX_DEPTH`] levels of nesting. Strings become
 //! the store's symbols where it has them and request-local ones otherwise (the shared interner
-//! never grows); sets, records and IP ranges go into the request's own pool.
+//! never grows); sets, records and IP ranges, also those of the request's entities, go into the
+//! request's own pool.
 
 use std::fmt;
 
 use miette::Diagnostic;
 
+use crate::json::entities::{EntityProblem, Kind, LoadedEntity, Loader, Problem};
 use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader, RequestSymbols};
 use crate::json::suggest::{did_you_mean, suggest};
 use crate::json::tree::{self, Json, Limits, ParseError};
 use crate::json::MAX_DEPTH;
+use crate::overlay::{Overlay, OverlayEntity};
 use crate::program::Program;
 use crate::request::{Request, RequestStrings};
 use crate::schema::{ActionDef, ValueType};
@@ -64,6 +72,10 @@ pub enum RequestErrorKind {
     LongOutOfRange,
     /// A string that is not a valid `Ip`, `Timestamp` or `Duration`.
     BadLiteral,
+    /// The request gives the same entity twice in `entities`.
+    DuplicateEntity,
+    /// An entity in `entities` has a parent of a type its type may not be in.
+    ParentType,
 }
 
 impl RequestErrorKind {
@@ -82,6 +94,8 @@ impl RequestErrorKind {
             RequestErrorKind::NotApplicable => "authz::request::not_applicable",
             RequestErrorKind::LongOutOfRange => "authz::request::long_out_of_range",
             RequestErrorKind::BadLiteral => "authz::request::bad_literal",
+            RequestErrorKind::DuplicateEntity => "authz::request::duplicate_entity",
+            RequestErrorKind::ParentType => "authz::request::parent_type",
         }
     }
 }
@@ -228,7 +242,14 @@ fn parse_error(error: ParseError) -> RequestError {
 }
 
 /// The members a request may have.
-const REQUEST_MEMBERS: [&str; 5] = ["principal", "action", "resource", "context", "explain"];
+const REQUEST_MEMBERS: [&str; 6] = [
+    "principal",
+    "action",
+    "resource",
+    "context",
+    "entities",
+    "explain",
+];
 
 struct Builder<'a> {
     program: &'a Program,
@@ -271,7 +292,7 @@ impl<'a> Builder<'a> {
                     RequestError::new(
                         RequestErrorKind::UnknownField,
                         key.as_str(),
-                        "unknown member; a request has `principal`, `action`, `resource`, `context` and `explain`",
+                        "unknown member; a request has `principal`, `action`, `resource`, `context`, `entities` and `explain`",
                     )
                     .with_help(help),
                 );
@@ -296,10 +317,24 @@ impl<'a> Builder<'a> {
             }
             None => None,
         };
-        match (principal, action, resource, context) {
-            (Some(principal), Some(action), Some(resource), Some(context))
+        let entities = self.entities(members);
+        match (principal, action, resource, context, entities) {
+            (Some(principal), Some(action), Some(resource), Some(context), Some(entities))
                 if self.errors.is_empty() =>
             {
+                // Requests without entities keep `None`: deciding them costs one check more.
+                let entities = (!entities.is_empty()).then(|| {
+                    let entities = entities
+                        .into_iter()
+                        .map(|entity| OverlayEntity {
+                            uid: entity.uid,
+                            attrs_start: entity.attrs_start,
+                            attrs_len: entity.attrs_len,
+                            parents: entity.parents.into_boxed_slice(),
+                        })
+                        .collect();
+                    Box::new(Overlay::new(self.store, entities, &[principal, resource]))
+                });
                 Ok(Request {
                     principal,
                     action: action.uid,
@@ -307,10 +342,59 @@ impl<'a> Builder<'a> {
                     context,
                     pool: self.pool,
                     strings: self.strings,
+                    entities,
                 })
             }
             _ => Err(self.errors),
         }
+    }
+
+    /// The request's entities, validated like the entities file; empty when there are none,
+    /// `None` after reporting errors.
+    fn entities(&mut self, members: &[(String, Json)]) -> Option<Vec<LoadedEntity>> {
+        let items = match Json::member(members, "entities") {
+            None => return Some(Vec::new()),
+            Some(Json::Array(items)) => items,
+            Some(other) => {
+                self.report(
+                    RequestError::new(
+                        RequestErrorKind::TypeMismatch,
+                        "entities",
+                        format!("expected an array of entities, found {}", other.describe()),
+                    )
+                    .with_help(Some(ENTITY_HELP.to_owned())),
+                );
+                return None;
+            }
+        };
+        let room = MAX_REQUEST_ERRORS.saturating_sub(self.errors.len());
+        let mut loader = Loader::new(
+            &self.program.schema,
+            &mut self.pool,
+            Request::POOL,
+            RequestSymbols {
+                interner: &self.store.interner,
+                strings: &mut self.strings,
+            },
+            room,
+        );
+        for (index, item) in items.iter().enumerate() {
+            if loader.truncated {
+                break;
+            }
+            loader.entity(index, item);
+        }
+        let Loader {
+            entities,
+            problems,
+            truncated,
+            ..
+        } = loader;
+        let ok = problems.is_empty() && !truncated;
+        for problem in problems {
+            self.report(entity_problem_error(problem));
+        }
+        ok.then_some(entities)
     }
 
     /// The principal or the resource.
@@ -498,6 +582,125 @@ impl<'a> Builder<'a> {
             Some(Value::Record(record)) => Some(record),
             _ => None,
         }
+    }
+}
+
+/// How an entity is written, for help lines.
+const ENTITY_HELP: &str = "an entity is written `{\"type\": \"User\", \"id\": \"alice\", \"attrs\": {...}, \"parents\": [...]}`";
+
+/// `prefix` followed by a path relative to it: `prefix.path`, `prefix[2]`, or `prefix`.
+fn join(prefix: &str, path: &str) -> String {
+    if path.is_empty() {
+        prefix.to_owned()
+    } else if path.starts_with('[') {
+        format!("{prefix}{path}")
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// A request error for a problem with one of the request's entities, naming the field as
+/// `entities[3].attrs.age`.
+fn entity_problem_error(problem: EntityProblem) -> RequestError {
+    let EntityProblem {
+        index,
+        label,
+        problem,
+    } = problem;
+    let at = format!("entities[{index}]");
+    match problem {
+        Problem::NotAnObject { found } => RequestError::new(
+            RequestErrorKind::TypeMismatch,
+            at,
+            format!("expected an entity object, found {found}"),
+        )
+        .with_help(Some(ENTITY_HELP.to_owned())),
+        Problem::UnknownMember { key, suggestion } => RequestError::new(
+            RequestErrorKind::UnknownField,
+            join(&at, &key),
+            "unknown member; an entity has `type`, `id`, `attrs` and `parents`",
+        )
+        .with_help(did_you_mean(suggestion)),
+        Problem::MemberKind {
+            member,
+            expected,
+            found,
+        } => {
+            let expected = match expected {
+                Kind::String => "`String`",
+                Kind::Object => "an object",
+                Kind::Array => "an array",
+            };
+            RequestError::new(
+                RequestErrorKind::TypeMismatch,
+                join(&at, member),
+                format!("expected {expected}, found {found}"),
+            )
+        }
+        Problem::MissingMember { member } => RequestError::new(
+            RequestErrorKind::MissingField,
+            join(&at, member),
+            "missing; expected `String`",
+        ),
+        Problem::UnknownType { name, suggestion } => RequestError::new(
+            RequestErrorKind::UnknownType,
+            join(&at, "type"),
+            format!("unknown entity type `{name}`"),
+        )
+        .with_help(did_you_mean(suggestion)),
+        Problem::ActionEntity { name } => RequestError::new(
+            RequestErrorKind::TypeMismatch,
+            join(&at, "type"),
+            format!("`{name}` is the type of actions; actions are declared in the schema, not given as entities"),
+        ),
+        Problem::Duplicate { first } => RequestError::new(
+            RequestErrorKind::DuplicateEntity,
+            at,
+            format!("{label} is given more than once"),
+        )
+        .with_help(Some(format!("it is first given at `entities[{first}]`"))),
+        Problem::Attribute(issue) => issue_error(PathIssue {
+            path: join(&join(&at, "attrs"), &issue.path),
+            issue: issue.issue,
+        }),
+        Problem::TooLarge => RequestError::new(
+            RequestErrorKind::TooLarge,
+            at,
+            "the request's entities are too large",
+        ),
+        Problem::ParentRef {
+            index: parent,
+            problem,
+        } => {
+            let parent = format!("{at}.parents[{parent}]");
+            let path = match problem.member {
+                Some(member) => join(&parent, member),
+                None => parent,
+            };
+            issue_error(PathIssue {
+                path,
+                issue: problem.issue,
+            })
+        }
+        Problem::ParentUnknownType {
+            index: parent,
+            name,
+            suggestion,
+        } => RequestError::new(
+            RequestErrorKind::UnknownType,
+            format!("{at}.parents[{parent}].type"),
+            format!("unknown entity type `{name}`"),
+        )
+        .with_help(did_you_mean(suggestion)),
+        Problem::ParentType {
+            index: parent,
+            parent: written,
+            rule,
+        } => RequestError::new(
+            RequestErrorKind::ParentType,
+            format!("{at}.parents[{parent}]"),
+            format!("{label} cannot be in `{written}`: {rule}"),
+        ),
     }
 }
 
@@ -827,7 +1030,7 @@ mod tests {
     fn unknown_request_members_are_rejected() {
         check(
             &refund("").replace(r#""context""#, r#""contxt""#),
-            &["contxt: unknown member; a request has `principal`, `action`, `resource`, `context` and `explain` [authz::request::unknown_field] (did you mean `context`?)",
+            &["contxt: unknown member; a request has `principal`, `action`, `resource`, `context`, `entities` and `explain` [authz::request::unknown_field] (did you mean `context`?)",
               "context.amount: missing; expected `Long` [authz::request::missing_field]",
               "context.mfa: missing; expected `Bool` [authz::request::missing_field]"],
         );
