@@ -105,7 +105,11 @@ impl Default for ServerConfig {
 
 impl Default for PoliciesConfig {
     fn default() -> PoliciesConfig {
-        PoliciesConfig { dir: None, entities: None, watch: true }
+        PoliciesConfig {
+            dir: None,
+            entities: None,
+            watch: true,
+        }
     }
 }
 
