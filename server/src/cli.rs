@@ -30,6 +30,10 @@ pub enum Command {
     Test(TestArgs),
     /// Answer decisions over HTTP (`POST /v1/decide`), with hot reload, metrics and a decision log.
     Serve(ServeArgs),
+    /// Run the access proxy: authenticate, authorize, rate limit, audit and forward every call.
+    Proxy(ProxyArgs),
+    /// Mint a signed JWT from a development key (for trying the proxy; never for production).
+    Token(TokenArgs),
 }
 
 /// How diagnostics are printed.
@@ -150,4 +154,47 @@ pub struct ServeArgs {
     /// Do not watch the files for changes (SIGHUP still reloads).
     #[arg(long)]
     pub no_watch: bool,
+}
+
+/// `authz proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The proxy's TOML configuration.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+    /// The address to listen on [default: `proxy.listen`].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// The format of diagnostic logs on stderr.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<crate::serve::config::LogFormat>,
+}
+
+/// `authz token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The signing key: a PEM private key, or a file holding the HMAC secret.
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// The algorithm.
+    #[arg(long, default_value = "ES256")]
+    pub alg: String,
+    /// The key id (`kid`) to put in the header.
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// The issuer (`iss`).
+    #[arg(long)]
+    pub iss: String,
+    /// The audience (`aud`).
+    #[arg(long)]
+    pub aud: Option<String>,
+    /// The subject (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// More claims, `name=value`; the value is read as JSON when it parses, else as a string.
+    #[arg(long = "claim", value_name = "NAME=VALUE")]
+    pub claims: Vec<String>,
+    /// Seconds until the token expires.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
 }

@@ -3,8 +3,6 @@
 mod cli;
 mod commands;
 mod policy_set;
-// The proxy's parts are not all wired to a command yet.
-#[allow(dead_code)]
 mod proxy;
 mod report;
 mod serve;
@@ -34,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Eval(args) => commands::eval::run(&args),
         cli::Command::Test(args) => commands::test::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
+        cli::Command::Proxy(args) => proxy::server::run(&args),
+        cli::Command::Token(args) => commands::token::run(&args),
     };
     ExitCode::from(outcome.code())
 }

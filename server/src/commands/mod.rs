@@ -4,6 +4,7 @@ pub mod check;
 pub mod eval;
 pub mod fmt;
 pub mod test;
+pub mod token;
 
 /// How a command ended, as the process exit status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

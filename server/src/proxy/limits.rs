@@ -38,10 +38,6 @@ pub struct Obligation<'a> {
     pub limit: &'a str,
     /// The key, rendered.
     pub key: &'a str,
-    /// Requests per period.
-    pub count: u64,
-    /// The period in seconds.
-    pub period_seconds: u64,
 }
 
 /// The state of the tightest limit a request met.
@@ -169,12 +165,7 @@ mod tests {
     #[test]
     fn the_count_plus_one_request_is_refused_per_key() {
         let limiters = Limiters::new(&[("free".to_string(), 3, 60)], None);
-        let obligation = |key| Obligation {
-            limit: "free",
-            key,
-            count: 3,
-            period_seconds: 60,
-        };
+        let obligation = |key| Obligation { limit: "free", key };
         for expected_remaining in [2, 1, 0] {
             let verdict = limiters.check(&[obligation("alice")]).unwrap();
             assert!(verdict.allowed);
@@ -196,8 +187,6 @@ mod tests {
         let obligation = [Obligation {
             limit: "free",
             key: "alice",
-            count: 1,
-            period_seconds: 60,
         }];
         assert!(first.check(&obligation).unwrap().allowed);
         let second = Limiters::new(&[("free".to_string(), 1, 60)], Some(&first));

@@ -1,10 +1,16 @@
 //! `authz proxy`: the access proxy. Every request goes through normalize → identify → route →
 //! decide → limit → rewrite headers → forward → audit (see `docs/proxy.md`).
 //!
-//! The pipeline's parts are built as separate modules first; the listener that strings them
-//! together comes next.
+//! `server.rs` loads everything and accepts connections; `pipeline.rs` holds the steps, in order,
+//! each in terms of one module: `normalize`, `identity`, the runtime's route table and decision,
+//! `limits`, `headers`, `forward`; `demo.rs` is the built-in upstream of the quickstart.
 
+pub mod config;
+pub mod demo;
+pub mod forward;
 pub mod headers;
 pub mod identity;
 pub mod limits;
 pub mod normalize;
+pub mod pipeline;
+pub mod server;

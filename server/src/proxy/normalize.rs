@@ -123,6 +123,7 @@ impl Normalized {
         self.segments.iter().map(String::as_str).collect()
     }
 
+    #[cfg(test)]
     /// The decoded path: `/` and the decoded segments, for logs (no trailing slash).
     pub fn decoded_path(&self) -> String {
         if self.segments.is_empty() {

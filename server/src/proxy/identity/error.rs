@@ -96,10 +96,4 @@ impl AuthError {
             AuthError::UnknownApiKey => "unknown_api_key",
         }
     }
-
-    /// The HTTP status to answer with: always 401, since every case is a credential that
-    /// does not establish who is calling.
-    pub fn status(&self) -> u16 {
-        401
-    }
 }

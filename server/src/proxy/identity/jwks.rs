@@ -277,6 +277,7 @@ impl RemoteJwks {
         }
     }
 
+    #[cfg(test)]
     /// How many fetches were started so far.
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)

@@ -326,11 +326,13 @@ impl Authenticator {
         Ok(Identity::clone(&identity))
     }
 
+    #[cfg(test)]
     /// How many tokens the cache holds (for tests and metrics).
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
     }
 
+    #[cfg(test)]
     /// How many JWKS fetches the issuer `iss` has started (for tests and metrics); `None` for
     /// an issuer without a JWKS URL.
     pub fn jwks_fetches(&self, iss: &str) -> Option<u64> {

@@ -87,11 +87,13 @@ impl TokenCache {
         entries.insert(digest, entry);
     }
 
+    #[cfg(test)]
     /// How many tokens are cached.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
 
+    #[cfg(test)]
     /// Whether no token is cached.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()

@@ -1,0 +1,201 @@
+//! The proxy's settings (`authz proxy --config authz.toml`). Unknown keys and bad values are
+//! errors that name the key; relative paths are taken from the file's directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use authz_runtime::value::IpNet;
+use serde::Deserialize;
+
+use super::identity::IdentityConfig;
+use crate::serve::config::{DecisionLogConfig, LogConfig, PoliciesConfig};
+
+/// Every setting of `authz proxy`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Listening, mode and trust.
+    #[serde(default)]
+    pub proxy: ProxySettings,
+    /// Where policies and entities come from (as for `authz serve`).
+    #[serde(default)]
+    pub policies: PoliciesConfig,
+    /// The audit log: one JSON line per verdict.
+    #[serde(default)]
+    pub decision_log: DecisionLogConfig,
+    /// Diagnostic logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Upstream services, chosen by the longest matching path prefix.
+    #[serde(default, rename = "upstream")]
+    pub upstreams: Vec<UpstreamConfig>,
+    /// JWT issuers and API keys.
+    #[serde(default)]
+    pub identity: IdentityConfig,
+    /// How the context of a decision is filled: context field name (`mfa`, or `client.ip` inside
+    /// a record) → source (`client_ip`, `method`, `path`, `header:NAME`, `query:NAME`).
+    #[serde(default)]
+    pub context: BTreeMap<String, String>,
+}
+
+/// `[proxy]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// `forward` (a reverse proxy) or `ext_authz` (answer only; for Envoy, Traefik, nginx).
+    pub mode: Mode,
+    /// Peers whose `X-Forwarded-*` headers are believed (CIDRs).
+    pub trusted_proxies: Vec<String>,
+    /// The prefix of the identity headers set upstream; any incoming header with this prefix, in
+    /// any spelling, is removed.
+    pub identity_header_prefix: String,
+    /// The principal of requests without credentials; without it they are answered 401.
+    pub anonymous: Option<EntityRef>,
+    /// Milliseconds to wait for an upstream's response headers before answering 504.
+    pub upstream_timeout_ms: u64,
+    /// Milliseconds to wait for a connection to an upstream before answering 502.
+    pub connect_timeout_ms: u64,
+    /// The largest header section accepted from clients, in bytes.
+    pub max_header_bytes: usize,
+}
+
+/// A principal named in the configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityRef {
+    /// The entity type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The id.
+    pub id: String,
+}
+
+/// What the proxy does with an allowed request.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Forward it to the upstream.
+    #[default]
+    Forward,
+    /// Answer 200 with the identity headers; the caller (Envoy, Traefik, nginx) forwards.
+    ExtAuthz,
+}
+
+/// `[[upstream]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// A name for logs.
+    pub name: String,
+    /// `http://host:port`, or `demo` for the built-in demo upstream.
+    pub url: String,
+    /// The path prefix it serves (`/` for everything).
+    #[serde(default = "root")]
+    pub prefix: String,
+}
+
+fn root() -> String {
+    "/".to_string()
+}
+
+impl Default for ProxySettings {
+    fn default() -> ProxySettings {
+        ProxySettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mode: Mode::Forward,
+            trusted_proxies: Vec::new(),
+            identity_header_prefix: "x-authz-".to_string(),
+            anonymous: None,
+            upstream_timeout_ms: 10_000,
+            connect_timeout_ms: 2_000,
+            max_header_bytes: 32 * 1024,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<(ProxyConfig, PathBuf), String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| format!("cannot read `{}`: {error}", path.display()))?;
+        let base = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let config = ProxyConfig::parse(&text, &base)
+            .map_err(|message| format!("invalid configuration `{}`: {message}", path.display()))?;
+        Ok((config, base))
+    }
+
+    /// Parses configuration text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<ProxyConfig, String> {
+        let mut config: ProxyConfig =
+            toml::from_str(text).map_err(|error| error.to_string().trim_end().to_string())?;
+        for inner in [
+            &mut config.policies.dir,
+            &mut config.policies.entities,
+            &mut config.decision_log.path,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if inner.is_relative() && inner != Path::new("-") {
+                *inner = base.join(&*inner);
+            }
+        }
+        if config.policies.dir.is_none() {
+            return Err("`policies.dir` is required".to_string());
+        }
+        config.trusted()?;
+        if config.proxy.mode == Mode::Forward && config.upstreams.is_empty() {
+            return Err("`upstream`: forward mode needs at least one `[[upstream]]`".to_string());
+        }
+        for (index, upstream) in config.upstreams.iter().enumerate() {
+            if upstream.url != "demo" && !upstream.url.starts_with("http://") {
+                return Err(format!(
+                    "`upstream[{index}].url` must be `http://host:port` or `demo`"
+                ));
+            }
+            if !upstream.prefix.starts_with('/') {
+                return Err(format!("`upstream[{index}].prefix` must start with `/`"));
+            }
+        }
+        for (field, source) in &config.context {
+            let known = matches!(source.as_str(), "client_ip" | "method" | "path")
+                || source
+                    .strip_prefix("header:")
+                    .is_some_and(|name| !name.is_empty())
+                || source
+                    .strip_prefix("query:")
+                    .is_some_and(|name| !name.is_empty());
+            if !known {
+                return Err(format!(
+                    "`context.{field}`: unknown source `{source}`; use `client_ip`, `method`, `path`, `header:NAME` or `query:NAME`"
+                ));
+            }
+        }
+        if !config.proxy.identity_header_prefix.ends_with('-')
+            || config.proxy.identity_header_prefix.len() < 3
+        {
+            return Err(
+                "`proxy.identity_header_prefix` must end with `-`, such as `x-authz-`".to_string(),
+            );
+        }
+        Ok(config)
+    }
+
+    /// The trusted proxy ranges.
+    pub fn trusted(&self) -> Result<Vec<IpNet>, String> {
+        self.proxy
+            .trusted_proxies
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                authz_runtime::ext::parse_ip(text)
+                    .map_err(|error| format!("`proxy.trusted_proxies[{index}]`: {error}"))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,56 @@
+//! Forwarding: the allowed request, with its normalized path and cleaned headers, to its upstream
+//! over a pooled HTTP/1.1 client; bodies stream both ways. An upstream that refuses or drops the
+//! connection is a 502, one that does not answer in time a 504; neither leaks internal details.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The body type of every response the proxy gives.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// The pooled upstream client.
+pub type UpstreamClient = Client<HttpConnector, Incoming>;
+
+/// A client with the given connect timeout.
+pub fn client(connect_timeout: Duration) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector)
+}
+
+/// Why forwarding failed.
+#[derive(Debug)]
+pub enum ForwardError {
+    /// No connection, or it broke before a response: 502.
+    Unavailable(String),
+    /// No response headers in time: 504.
+    Timeout,
+}
+
+/// Sends `request` (already rewritten for the upstream) and returns the upstream's response with
+/// its hop-by-hop headers removed.
+pub async fn forward(
+    client: &UpstreamClient,
+    request: hyper::Request<Incoming>,
+    timeout: Duration,
+) -> Result<hyper::Response<ProxyBody>, ForwardError> {
+    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+        Err(_) => return Err(ForwardError::Timeout),
+        Ok(Err(error)) => return Err(ForwardError::Unavailable(error.to_string())),
+        Ok(Ok(response)) => response,
+    };
+    let (mut parts, body) = response.into_parts();
+    super::headers::remove_hop_by_hop(&mut parts.headers);
+    Ok(hyper::Response::from_parts(parts, body.boxed()))
+}

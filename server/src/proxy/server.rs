@@ -1,0 +1,249 @@
+//! `authz proxy`: loads the configuration, the policy set and the identity providers, starts the
+//! demo upstream when asked, and serves connections until SIGTERM, which stops accepting, lets
+//! requests in flight finish and flushes the audit log.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+use super::config::ProxyConfig;
+use super::identity::Authenticator;
+use super::limits::Limiters;
+use super::pipeline::{self, ProxyState};
+use crate::cli::ProxyArgs;
+use crate::commands::Outcome;
+use crate::serve::config::{Config, LogFormat, ServerConfig};
+use crate::serve::state::{self, AppState};
+use crate::serve::{decision_log, metrics, reload};
+
+/// Runs the proxy until SIGTERM.
+pub fn run(args: &ProxyArgs) -> Outcome {
+    let (mut config, base) = match ProxyConfig::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Outcome::Failure;
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.proxy.listen = listen;
+    }
+    if let Some(format) = args.log_format {
+        config.log.format = format;
+    }
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return Outcome::Failure;
+        }
+    };
+    runtime.block_on(serve(config, &base))
+}
+
+fn init_logging(config: &ProxyConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
+    let Some(dir) = config.policies.dir.clone() else {
+        return Outcome::Failure;
+    };
+    let entities = config.policies.entities.clone();
+    let mut initial =
+        match tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await {
+            Ok(Ok(snapshot)) => snapshot,
+            Ok(Err(error)) => {
+                eprint!("{}", error.message);
+                eprintln!("error: the policy set does not load; not starting");
+                return Outcome::Failure;
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return Outcome::Failure;
+            }
+        };
+    let authenticator = match Authenticator::from_config(&config.identity, base) {
+        Ok(authenticator) => authenticator,
+        Err(error) => {
+            eprintln!("error: invalid configuration: {error}");
+            return Outcome::Failure;
+        }
+    };
+    // Fetch every JWKS now rather than on the first request.
+    authenticator.refresh_keys().await;
+    let trusted = match config.trusted() {
+        Ok(trusted) => trusted,
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return Outcome::Failure;
+        }
+    };
+    let mut upstreams = Vec::new();
+    for upstream in &config.upstreams {
+        let base_url = if upstream.url == "demo" {
+            match super::demo::start(config.proxy.identity_header_prefix.clone()).await {
+                Ok(address) => {
+                    println!("demo upstream on http://{address}");
+                    format!("http://{address}")
+                }
+                Err(error) => {
+                    eprintln!("error: cannot start the demo upstream: {error}");
+                    return Outcome::Failure;
+                }
+            }
+        } else {
+            upstream.url.trim_end_matches('/').to_string()
+        };
+        upstreams.push((upstream.prefix.clone(), base_url, upstream.name.clone()));
+    }
+    upstreams.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let decision_log = match &config.decision_log.path {
+        None => None,
+        Some(path) => match decision_log::DecisionLog::start(
+            path,
+            config.decision_log.buffer,
+            config.decision_log.on_full,
+            metrics.clone(),
+        ) {
+            Ok(log) => Some(log),
+            Err(error) => {
+                eprintln!(
+                    "error: cannot open the decision log `{}`: {error}",
+                    path.display()
+                );
+                return Outcome::Failure;
+            }
+        },
+    };
+    let listener = match tokio::net::TcpListener::bind(config.proxy.listen).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("error: cannot listen on {}: {error}", config.proxy.listen);
+            return Outcome::Failure;
+        }
+    };
+    initial.generation = 1;
+    metrics
+        .reloads_ok
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    metrics.policies_loaded.store(
+        initial.program.policies.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let declared: Vec<(String, u64, u64)> = initial
+        .program
+        .limits
+        .iter()
+        .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
+        .collect();
+    let limiters = Arc::new(Limiters::new(&declared, None));
+    let serve_config = Config {
+        server: ServerConfig {
+            listen: config.proxy.listen,
+            ..ServerConfig::default()
+        },
+        policies: config.policies.clone(),
+        decision_log: config.decision_log.clone(),
+        log: config.log.clone(),
+    };
+    let app = Arc::new(AppState {
+        config: serve_config,
+        snapshot: ArcSwap::from_pointee(initial),
+        status: Mutex::new(state::LoadStatus::default()),
+        metrics,
+        decision_log,
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    let _watcher = reload::start(app.clone());
+    let max_header_bytes = config.proxy.max_header_bytes.max(8192);
+    config.upstreams.clear();
+    let proxy = Arc::new(ProxyState {
+        app: app.clone(),
+        client: super::forward::client(Duration::from_millis(config.proxy.connect_timeout_ms)),
+        config,
+        trusted,
+        authenticator,
+        upstreams,
+        limiters: Mutex::new((1, limiters)),
+    });
+    // Idle limiter keys are forgotten once a minute, bounding memory.
+    let sweeper = proxy.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            if let Ok(current) = sweeper.limiters.lock() {
+                current.1.retain_recent();
+            }
+        }
+    });
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| proxy.config.proxy.listen.to_string(), |a| a.to_string());
+    tracing::info!(%address, "proxy listening");
+    println!("listening on http://{address}");
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let proxy = proxy.clone();
+                let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, request));
+                let connection = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .max_buf_size(max_header_bytes)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after 30 s; closing them");
+    }
+    if let Some(log) = &app.decision_log {
+        log.close().await;
+    }
+    tracing::info!("stopped");
+    Outcome::Success
+}
