@@ -13,4 +13,5 @@ pub mod identity;
 pub mod limits;
 pub mod normalize;
 pub mod pipeline;
+pub mod schema_check;
 pub mod server;

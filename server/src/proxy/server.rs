@@ -80,6 +80,11 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                 return Outcome::Failure;
             }
         };
+    if let Err(message) = super::schema_check::check(&mut config.identity, &initial.program.schema)
+    {
+        eprintln!("error: invalid configuration: {message}");
+        return Outcome::Failure;
+    }
     let authenticator = match Authenticator::from_config(&config.identity, base) {
         Ok(authenticator) => authenticator,
         Err(error) => {
