@@ -79,7 +79,12 @@ impl DecisionLog {
     /// Writes every queued line, flushes and stops the writer. Lines recorded afterwards are
     /// counted as dropped.
     pub async fn close(&self) {
-        let _ = self.sender.send(Message::Close).await;
+        // A sink that stopped accepting writes must not keep the process from exiting forever.
+        let closing = self.sender.send(Message::Close);
+        if tokio::time::timeout(std::time::Duration::from_secs(30), closing).await.is_err() {
+            tracing::error!("the decision log sink is stalled; exiting without its last lines");
+            return;
+        }
         let writer = self.writer.lock().ok().and_then(|mut writer| writer.take());
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
