@@ -470,3 +470,39 @@ fn health_readiness_and_metrics() {
         .collect();
     assert!(buckets.windows(2).all(|pair| pair[0] <= pair[1]), "{text}");
 }
+
+#[test]
+fn entities_sent_with_a_request_count_for_that_request_only() {
+    let fixture = Fixture::docs();
+    let server = Server::docs(&fixture, &["--no-watch"]);
+    let mut client = server.client();
+    let zed = json!({
+        "type": "User", "id": "zed",
+        "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "z@acme.example", "clearance": 2, "trainings": []},
+        "parents": [{"type": "Role", "id": "acme-viewers"}],
+    });
+    let mut with_entities = request("zed", "read", ("Document", "roadmap"));
+    with_entities["entities"] = json!([zed]);
+    let body = client.decide(&with_entities).json();
+    assert_eq!(body["decision"], "allow", "{body}");
+    assert_eq!(body["policies"], json!(["viewers-read"]), "{body}");
+    // The next request does not see zed: the store was not changed.
+    let body = client
+        .decide(&request("zed", "read", ("Document", "roadmap")))
+        .json();
+    assert_eq!(body["decision"], "deny", "{body}");
+    assert!(
+        body["errors"].to_string().contains("does not exist"),
+        "{body}"
+    );
+    // Request entities are validated like the entities file, naming the field.
+    let mut bad = request("zed", "read", ("Document", "roadmap"));
+    bad["entities"] =
+        json!([{"type": "User", "id": "zed", "attrs": {"clearance": "high"}, "parents": []}]);
+    let response = client.decide(&bad);
+    assert_eq!(response.status, 400, "{response:?}");
+    assert_eq!(
+        response.json()["error"]["field"],
+        "entities[0].attrs.clearance"
+    );
+}
