@@ -1,7 +1,12 @@
 //! Syntax fixtures: every file under `fixtures/ok` parses without errors, and every file under
 //! `fixtures/err/<construct>/` is rendered with its diagnostics into an insta snapshot.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,12 @@
 //! `compiler/src/diagnostics.rs`) and fails when the page is stale. To refresh the page, run
 //! `AUTHZ_UPDATE_DOCS=1 cargo test -p authz-tests --test diagnostic_docs`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::Path;
 
@@ -37,8 +42,17 @@ fn entries(source: &str) -> Vec<Entry> {
             if let Some(code) = between(&attributes, "code(", ")") {
                 if trimmed.ends_with(']') && attributes.matches("#[").count() >= 2 {
                     let message = between(&attributes, "#[error(\"", "\")]").unwrap_or_default();
-                    let severity = if attributes.contains("severity(Warning)") { "warning" } else { "error" };
-                    entries.push(Entry { code, severity, message, meaning: doc.join(" ") });
+                    let severity = if attributes.contains("severity(Warning)") {
+                        "warning"
+                    } else {
+                        "error"
+                    };
+                    entries.push(Entry {
+                        code,
+                        severity,
+                        message,
+                        meaning: doc.join(" "),
+                    });
                     doc.clear();
                     attributes.clear();
                 }
@@ -64,11 +78,16 @@ fn render(sections: &[(&str, Vec<Entry>)]) -> String {
         "# Diagnostics\n\nEvery diagnostic authz reports has a stable code. `authz check --format json` prints it in\nthe `code` field. This page is generated from the diagnostic enums by\n`AUTHZ_UPDATE_DOCS=1 cargo test -p authz-tests --test diagnostic_docs`; a test fails when it is stale.\n",
     );
     for (title, entries) in sections {
-        out.push_str(&format!("\n## {title}\n\n| code | severity | message | meaning |\n|---|---|---|---|\n"));
+        out.push_str(&format!(
+            "\n## {title}\n\n| code | severity | message | meaning |\n|---|---|---|---|\n"
+        ));
         for entry in entries {
             let message = entry.message.replace('|', "\\|").replace("\\\"", "\"");
             let meaning = entry.meaning.replace('|', "\\|");
-            out.push_str(&format!("| `{}` | {} | {} | {} |\n", entry.code, entry.severity, message, meaning));
+            out.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                entry.code, entry.severity, message, meaning
+            ));
         }
     }
     out
@@ -78,15 +97,27 @@ fn render(sections: &[(&str, Vec<Entry>)]) -> String {
 fn diagnostics_page_lists_every_code() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let syntax = entries(&std::fs::read_to_string(root.join("lang/src/diagnostics.rs")).unwrap());
-    let check = entries(&std::fs::read_to_string(root.join("compiler/src/diagnostics.rs")).unwrap());
-    assert!(syntax.len() >= 10, "found only {} syntax codes", syntax.len());
+    let check =
+        entries(&std::fs::read_to_string(root.join("compiler/src/diagnostics.rs")).unwrap());
+    assert!(
+        syntax.len() >= 10,
+        "found only {} syntax codes",
+        syntax.len()
+    );
     assert!(check.len() >= 20, "found only {} check codes", check.len());
-    let mut codes: Vec<&str> = syntax.iter().chain(&check).map(|e| e.code.as_str()).collect();
+    let mut codes: Vec<&str> = syntax
+        .iter()
+        .chain(&check)
+        .map(|e| e.code.as_str())
+        .collect();
     let total = codes.len();
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), total, "a diagnostic code is used twice");
-    let page = render(&[("Syntax errors", syntax), ("Check errors and warnings", check)]);
+    let page = render(&[
+        ("Syntax errors", syntax),
+        ("Check errors and warnings", check),
+    ]);
     let path = root.join("docs/diagnostics.md");
     if std::env::var_os("AUTHZ_UPDATE_DOCS").is_some() {
         std::fs::write(&path, &page).unwrap();

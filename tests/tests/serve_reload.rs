@@ -40,7 +40,11 @@ fn flip_index(decision: &str, policies: &[String]) -> Result<usize, String> {
         .strip_prefix("flip-")
         .and_then(|index| index.parse().ok())
         .ok_or_else(|| format!("unexpected policy {id}"))?;
-    let expected = if index.is_multiple_of(2) { "allow" } else { "deny" };
+    let expected = if index.is_multiple_of(2) {
+        "allow"
+    } else {
+        "deny"
+    };
     if decision != expected || is_broken(index) {
         return Err(format!("{decision} by {id}"));
     }

@@ -81,7 +81,10 @@ impl DecisionLog {
     pub async fn close(&self) {
         // A sink that stopped accepting writes must not keep the process from exiting forever.
         let closing = self.sender.send(Message::Close);
-        if tokio::time::timeout(std::time::Duration::from_secs(30), closing).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(30), closing)
+            .await
+            .is_err()
+        {
             tracing::error!("the decision log sink is stalled; exiting without its last lines");
             return;
         }
