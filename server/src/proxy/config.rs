@@ -60,6 +60,9 @@ pub struct ProxySettings {
     pub connect_timeout_ms: u64,
     /// The largest header section accepted from clients, in bytes.
     pub max_header_bytes: usize,
+    /// TLS for the listener, with optional or required client certificates; plain HTTP
+    /// without it.
+    pub tls: Option<super::tls::TlsSettings>,
 }
 
 /// A principal named in the configuration.
@@ -112,6 +115,7 @@ impl Default for ProxySettings {
             upstream_timeout_ms: 10_000,
             connect_timeout_ms: 2_000,
             max_header_bytes: 32 * 1024,
+            tls: None,
         }
     }
 }
@@ -145,6 +149,11 @@ impl ProxyConfig {
                 *inner = base.join(&*inner);
             }
         }
+        if let Some(tls) = &mut config.proxy.tls {
+            tls.resolve(base);
+            tls.validate()?;
+        }
+        config.check_mtls()?;
         if config.policies.dir.is_none() {
             return Err("`policies.dir` is required".to_string());
         }
@@ -184,6 +193,34 @@ impl ProxyConfig {
             );
         }
         Ok(config)
+    }
+
+    /// `[identity.mtls]` needs client certificates to map, and is refused in `ext_authz` mode,
+    /// where the TLS peer is the gateway rather than the caller.
+    fn check_mtls(&self) -> Result<(), String> {
+        if self.identity.mtls.is_none() {
+            return Ok(());
+        }
+        let verifies = self
+            .proxy
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.client_ca.is_some());
+        if !verifies {
+            return Err(
+                "`identity.mtls`: maps client certificates, but `proxy.tls.client_ca` does not \
+                 ask for them"
+                    .to_string(),
+            );
+        }
+        if self.proxy.mode == Mode::ExtAuthz {
+            return Err(
+                "`identity.mtls`: in `ext_authz` mode the TLS client is the gateway, not the \
+                 caller; its certificate cannot name the principal"
+                    .to_string(),
+            );
+        }
+        Ok(())
     }
 
     /// The trusted proxy ranges.

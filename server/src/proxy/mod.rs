@@ -3,7 +3,8 @@
 //!
 //! `server.rs` loads everything and accepts connections; `pipeline.rs` holds the steps, in order,
 //! each in terms of one module: `normalize`, `identity`, the runtime's route table and decision,
-//! `limits`, `headers`, `forward`; `demo.rs` is the built-in upstream of the quickstart.
+//! `limits`, `headers`, `forward`; `tls.rs` is the TLS listener, whose verified client certificates
+//! `identity::mtls` maps to principals; `demo.rs` is the built-in upstream of the quickstart.
 
 pub mod config;
 pub mod demo;
@@ -15,3 +16,4 @@ pub mod normalize;
 pub mod pipeline;
 pub mod schema_check;
 pub mod server;
+pub mod tls;

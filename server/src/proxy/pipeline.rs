@@ -23,6 +23,7 @@ use serde_json::{json, Value as Json};
 use super::config::{Mode, ProxyConfig};
 use super::forward::{self, ForwardError, ProxyBody, UpstreamClient};
 use super::headers;
+use super::identity::mtls::PeerCertificate;
 use super::identity::{Authenticator, IDENTITY_HEADERS};
 use super::limits::{self, Limiters};
 use super::normalize;
@@ -77,10 +78,13 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Scratch, Decision)> = std::cell::RefCell::new((Scratch::new(), Decision::default()));
 }
 
-/// Answers one request.
+/// Answers one request. `client_cert` is the connection's verified TLS client certificate: it
+/// names the principal of requests without a bearer token or API key (a credential in the
+/// request wins, and the audit line records both).
 pub async fn handle(
     state: Arc<ProxyState>,
     peer: SocketAddr,
+    client_cert: Option<Arc<PeerCertificate>>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
@@ -92,9 +96,9 @@ pub async fn handle(
         .and_then(|value| value.to_str().ok())
         .filter(|value| !value.is_empty() && value.len() <= 128)
         .map(str::to_string);
-    let (response, verdict) = pipeline(&state, peer, request).await;
+    let (response, verdict) = pipeline(&state, peer, client_cert.as_deref(), request).await;
     if let Some(log) = &state.app.decision_log {
-        let line = json!({
+        let mut line = json!({
             "time": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             "request_id": request_id,
             "client": peer.ip().to_string(),
@@ -110,6 +114,9 @@ pub async fn handle(
             "reason": verdict.reason,
             "latency_us": started.elapsed().as_micros() as u64,
         });
+        if let (Some(cert), Some(object)) = (&client_cert, line.as_object_mut()) {
+            object.insert("client_cert".to_string(), json!(cert.name));
+        }
         log.record(line.to_string()).await;
     }
     Ok(response)
@@ -140,6 +147,7 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> (Response<ProxyBody>
 async fn pipeline(
     state: &ProxyState,
     peer: SocketAddr,
+    client_cert: Option<&PeerCertificate>,
     mut request: Request<Incoming>,
 ) -> (Response<ProxyBody>, Verdict) {
     let ext_authz = state.config.proxy.mode == Mode::ExtAuthz;
@@ -173,7 +181,18 @@ async fn pipeline(
     // 2. Identify.
     let identity = match state.authenticator.authenticate(request.headers()).await {
         Ok(Some(identity)) => Some(identity),
-        Ok(None) => None,
+        Ok(None) => match client_cert.map(PeerCertificate::request_identity) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(identity))) => Some(identity),
+            Some(Err(error)) => {
+                tracing::info!(reason = %error, code = error.code(), "client certificate names no principal");
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "authz::proxy::client_certificate",
+                    "the client certificate names no principal",
+                );
+            }
+        },
         Err(error) => {
             tracing::info!(reason = %error, "credential rejected");
             return refuse(

@@ -57,6 +57,18 @@ pub fn check(config: &mut IdentityConfig, schema: &Schema) -> Result<(), String>
             ));
         }
     }
+    if let Some(mtls) = &config.mtls {
+        if schema
+            .type_id(&mtls.principal_type)
+            .filter(|ty| *ty != schema.action_type)
+            .is_none()
+        {
+            return Err(format!(
+                "`identity.mtls.principal_type`: `{}` is not an entity type of the policies",
+                mtls.principal_type
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -92,6 +92,18 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             return Outcome::Failure;
         }
     };
+    let tls = match &config.proxy.tls {
+        None => None,
+        Some(settings) => {
+            match super::tls::TlsListener::from_config(settings, config.identity.mtls.as_ref()) {
+                Ok(listener) => Some(Arc::new(listener)),
+                Err(message) => {
+                    eprintln!("error: invalid configuration: {message}");
+                    return Outcome::Failure;
+                }
+            }
+        }
+    };
     // Fetch every JWKS now rather than on the first request.
     authenticator.refresh_keys().await;
     let trusted = match config.trusted() {
@@ -205,7 +217,8 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         .local_addr()
         .map_or_else(|_| proxy.config.proxy.listen.to_string(), |a| a.to_string());
     tracing::info!(%address, "proxy listening");
-    println!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{address}");
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
@@ -222,12 +235,27 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
-                let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, request));
-                let connection = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .max_buf_size(max_header_bytes)
-                    .serve_connection(TokioIo::new(stream), service);
+                if let Some(tls) = &tls {
+                    // The handshake runs in the connection's task, under its own timeout.
+                    let (tls, watcher) = (tls.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let (stream, cert) = match tls.accept(stream).await {
+                            Ok(accepted) => accepted,
+                            Err(error) => {
+                                tracing::debug!(%error, %peer, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, cert.clone(), request));
+                        let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
+                        if let Err(error) = watcher.watch(connection).await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                }
+                let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, None, request));
+                let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
@@ -251,4 +279,14 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     }
     tracing::info!("stopped");
     Outcome::Success
+}
+
+/// The HTTP/1.1 settings of every client connection, plain or TLS.
+fn http1_builder(max_header_bytes: usize) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(max_header_bytes);
+    builder
 }

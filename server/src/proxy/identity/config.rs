@@ -67,6 +67,9 @@ pub struct IdentityConfig {
     /// How many verified tokens the cache keeps (0 turns the cache off).
     #[serde(default = "default_token_cache_size")]
     pub token_cache_size: usize,
+    /// How verified mTLS client certificates name their principal (see [`super::mtls`]).
+    #[serde(default)]
+    pub mtls: Option<super::mtls::MtlsConfig>,
 }
 
 fn default_token_cache_size() -> usize {
@@ -363,6 +366,9 @@ impl IdentityConfig {
                     "not a valid header name",
                 ));
             }
+        }
+        if let Some(mtls) = &self.mtls {
+            mtls.validate()?;
         }
         Ok(())
     }

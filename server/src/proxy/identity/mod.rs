@@ -9,7 +9,8 @@
 //! [`Authenticator::authenticate`] gives `Ok(None)` when no credential is presented (whether
 //! anonymous calls are allowed is the proxy's decision), the [`Identity`] when one verifies, and
 //! an [`AuthError`] otherwise. Presenting two credentials at once is an error rather than a
-//! choice. Verified tokens are cached ([`token_cache`]) so that a token seen again skips the
+//! choice. A verified mTLS client certificate ([`mtls`]) is read per connection by the TLS
+//! listener, not from the headers; the pipeline uses it when the request carries no credential. Verified tokens are cached ([`token_cache`]) so that a token seen again skips the
 //! signature check, for no longer than its `exp` and its issuer's keys allow.
 //!
 //! The identity carries the principal as `{"type", "id"}`, the principal as an entity in the
@@ -23,6 +24,7 @@ pub mod error;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod mtls;
 pub mod token_cache;
 
 #[cfg(test)]
@@ -48,7 +50,7 @@ pub const PRINCIPAL_HEADER: &str = "x-authz-principal";
 /// The header naming the JWT issuer that vouched for the principal.
 pub const ISSUER_HEADER: &str = "x-authz-issuer";
 
-/// The header naming the kind of credential: `jwt` or `api-key`.
+/// The header naming the kind of credential: `jwt`, `api-key` or `mtls`.
 pub const AUTH_METHOD_HEADER: &str = "x-authz-auth";
 
 /// Every identity header this module sets; the proxy removes them (and their `_` and `.`
