@@ -273,6 +273,11 @@ impl Drop for TlsProxy {
 /// Writes the policy set and configuration and starts the proxy; `client_auth` is `required`
 /// or `optional`.
 fn start_proxy(client_auth: &str) -> TlsProxy {
+    start_proxy_with(client_auth, "")
+}
+
+/// `start_proxy` with more lines in `[proxy.tls]`.
+fn start_proxy_with(client_auth: &str, tls_extra: &str) -> TlsProxy {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let policies = dir.path().join("policies");
@@ -297,6 +302,7 @@ cert = "server.pem"
 key = "server.key"
 client_ca = "ca.pem"
 client_auth = "{client_auth}"
+{tls_extra}
 
 [identity.mtls]
 principal_type = "Service"
@@ -767,4 +773,23 @@ fn tls_configuration_errors_name_the_key() {
         assert!(!output.status.success(), "{text}: started");
         assert!(stderr.contains(key), "{text}: {stderr}");
     }
+}
+
+#[test]
+fn a_client_that_stalls_the_handshake_is_dropped_and_holds_up_no_one() {
+    let proxy = start_proxy_with("required", "handshake_timeout_ms = 300");
+    let mut stalled = TcpStream::connect(proxy.address).unwrap();
+    stalled.set_read_timeout(Some(PATIENCE)).unwrap();
+    let started = std::time::Instant::now();
+    // Others are served while the stalled handshake waits.
+    let response = proxy.ok_call(Some("a"), "GET", "/b/health", &[]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let mut buffer = [0u8; 64];
+    let closed = matches!(stalled.read(&mut buffer), Ok(0) | Err(_));
+    assert!(closed, "the stalled connection got bytes");
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(5),
+        "the stalled connection was kept {waited:?}"
+    );
 }
