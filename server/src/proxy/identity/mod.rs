@@ -69,8 +69,8 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// The identity of a principal entity; `method` is `jwt` or `api-key`, `issuer` the JWT
-    /// issuer.
+    /// The identity of a principal entity; `method` is `jwt`, `api-key` or `mtls`, `issuer`
+    /// the JWT issuer.
     pub fn new(entity: Value, method: &str, issuer: Option<&str>) -> Self {
         let principal_type = entity.get("type").cloned().unwrap_or(Value::Null);
         let id = entity.get("id").cloned().unwrap_or(Value::Null);
