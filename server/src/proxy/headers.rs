@@ -27,19 +27,45 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-/// Removes the hop-by-hop headers and every header that `Connection` names.
+/// Removes the hop-by-hop headers and every header that `Connection` names, in every spelling
+/// (`transfer_encoding`, `keep.alive`), and `content-length` spelt with `_` or `.`: an upstream
+/// that folds `_` and `.` into `-`, as CGI-style gateways do, would otherwise frame the body by a
+/// header the proxy did not, and read what follows it as a request of its own.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<String> = headers
         .get_all(hyper::header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
+        .map(|name| canonical(name.trim()))
         .filter(|name| !name.is_empty())
         .collect();
-    for name in named.iter().map(String::as_str).chain(HOP_BY_HOP) {
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            HOP_BY_HOP.iter().any(|hop| folds_to(name, hop))
+                || named.iter().any(|named| folds_to(name, named))
+                || (name != "content-length" && folds_to(name, "content-length"))
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
         headers.remove(name);
     }
+}
+
+/// Whether a header name reads as `canonical` (lower case, `-`) once `_` and `.` are `-`,
+/// without allocating: this runs for every header of every request.
+fn folds_to(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name.bytes().zip(canonical.bytes()).all(|(a, b)| {
+            let a = match a {
+                b'_' | b'.' => b'-',
+                other => other.to_ascii_lowercase(),
+            };
+            a == b
+        })
 }
 
 /// A header name compared with `-` for `_` and `.`, lower-case.
@@ -200,6 +226,22 @@ mod tests {
         remove_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("accept"));
+    }
+
+    #[test]
+    fn framing_headers_are_removed_in_every_spelling() {
+        let mut headers = map(&[
+            ("transfer_encoding", "chunked"),
+            ("Transfer.Encoding", "chunked"),
+            ("content_length", "0"),
+            ("content-length", "5"),
+            ("connection", "x_keep"),
+            ("x-keep", "1"),
+            ("keep_alive", "timeout=5"),
+        ]);
+        remove_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, vec!["content-length"]);
     }
 
     #[test]
