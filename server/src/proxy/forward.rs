@@ -2,6 +2,7 @@
 //! over a pooled HTTP/1.1 client; bodies stream both ways. An upstream that refuses or drops the
 //! connection is a 502, one that does not answer in time a 504; neither leaks internal details.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,11 +16,43 @@ use hyper_util::rt::TokioExecutor;
 /// The body type of every response the proxy gives.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
-/// The pooled upstream client.
-pub type UpstreamClient = Client<HttpConnector, Incoming>;
+type HyperClient = Client<HttpConnector, Incoming>;
+
+/// The upstream client: pooled HTTP/1.1 connections, one pool per thread, so that a request and
+/// the upstream connection it uses are served by the same thread (see [`super::workers`]); a
+/// pool shared by the threads handed connections driven on one thread to requests on another.
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    connect_timeout: Duration,
+}
+
+thread_local! {
+    static POOL: RefCell<Option<(Duration, HyperClient)>> = const { RefCell::new(None) };
+}
+
+impl UpstreamClient {
+    /// This thread's pool (a cheap handle), created on first use.
+    fn local(&self) -> HyperClient {
+        POOL.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            match &*slot {
+                Some((timeout, client)) if *timeout == self.connect_timeout => client.clone(),
+                _ => {
+                    let client = pooled(self.connect_timeout);
+                    *slot = Some((self.connect_timeout, client.clone()));
+                    client
+                }
+            }
+        })
+    }
+}
 
 /// A client with the given connect timeout.
 pub fn client(connect_timeout: Duration) -> UpstreamClient {
+    UpstreamClient { connect_timeout }
+}
+
+fn pooled(connect_timeout: Duration) -> HyperClient {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(connect_timeout));
     connector.set_nodelay(true);
@@ -45,7 +78,7 @@ pub async fn forward(
     request: hyper::Request<Incoming>,
     timeout: Duration,
 ) -> Result<hyper::Response<ProxyBody>, ForwardError> {
-    let response = match tokio::time::timeout(timeout, client.request(request)).await {
+    let response = match tokio::time::timeout(timeout, client.local().request(request)).await {
         Err(_) => return Err(ForwardError::Timeout),
         Ok(Err(error)) => return Err(ForwardError::Unavailable(error.to_string())),
         Ok(Ok(response)) => response,

@@ -1,10 +1,11 @@
 //! `authz proxy`: the access proxy. Every request goes through normalize → identify → route →
 //! decide → limit → rewrite headers → forward → audit (see `docs/proxy.md`).
 //!
-//! `server.rs` loads everything and accepts connections; `pipeline.rs` holds the steps, in order,
-//! each in terms of one module: `normalize`, `identity`, the runtime's route table and decision,
-//! `limits`, `headers`, `forward`; `tls.rs` is the TLS listener, whose verified client certificates
-//! `identity::mtls` maps to principals; `demo.rs` is the built-in upstream of the quickstart.
+//! `server.rs` loads everything and accepts connections, which `workers.rs` serves on
+//! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
+//! `normalize`, `identity`, the runtime's route table and decision, `limits`, `headers`, `forward`;
+//! `tls.rs` is the TLS listener, whose verified client certificates `identity::mtls` maps to
+//! principals; `demo.rs` is the built-in upstream of the quickstart.
 
 pub mod config;
 pub mod demo;
@@ -17,3 +18,4 @@ pub mod pipeline;
 pub mod schema_check;
 pub mod server;
 pub mod tls;
+pub mod workers;

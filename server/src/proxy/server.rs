@@ -15,6 +15,7 @@ use super::config::ProxyConfig;
 use super::identity::Authenticator;
 use super::limits::Limiters;
 use super::pipeline::{self, ProxyState};
+use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
 use crate::serve::config::{Config, LogFormat, ServerConfig};
@@ -220,6 +221,13 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{address}");
 
+    let workers = match Workers::start(Workers::default_count()) {
+        Ok(workers) => workers,
+        Err(error) => {
+            eprintln!("error: cannot start the proxy workers: {error}");
+            return Outcome::Failure;
+        }
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
     loop {
@@ -234,11 +242,27 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                // The worker registers the socket with its own reactor: the connection, its
+                // requests and their upstream connections then stay on that worker's thread.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        tracing::debug!(%error, %peer, "cannot hand the connection to a worker");
+                        continue;
+                    }
+                };
                 let proxy = proxy.clone();
-                if let Some(tls) = &tls {
-                    // The handshake runs in the connection's task, under its own timeout.
-                    let (tls, watcher) = (tls.clone(), graceful.watcher());
-                    tokio::spawn(async move {
+                let (tls, watcher) = (tls.clone(), graceful.watcher());
+                workers.spawn(move || async move {
+                    let stream = match tokio::net::TcpStream::from_std(stream) {
+                        Ok(stream) => stream,
+                        Err(error) => {
+                            tracing::debug!(%error, %peer, "cannot register the connection");
+                            return;
+                        }
+                    };
+                    if let Some(tls) = tls {
+                        // The handshake runs in the connection's task, under its own timeout.
                         let (stream, cert) = match tls.accept(stream).await {
                             Ok(accepted) => accepted,
                             Err(error) => {
@@ -251,14 +275,11 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                         if let Err(error) = watcher.watch(connection).await {
                             tracing::debug!(%error, "connection ended with an error");
                         }
-                    });
-                    continue;
-                }
-                let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, None, request));
-                let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                        return;
+                    }
+                    let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, None, request));
+                    let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
+                    if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, "connection ended with an error");
                     }
                 });
