@@ -659,8 +659,7 @@ impl Proxy {
             r#"
 [proxy]
 listen = "127.0.0.1:0"
-upstream_timeout_ms = 2000
-connect_timeout_ms = 1000
+{timeouts}
 {proxy}
 
 [policies]
@@ -719,6 +718,11 @@ ip = "client_ip"
 
 {extra}
 "#,
+            timeouts = if options.proxy.contains("upstream_timeout_ms") {
+                "connect_timeout_ms = 1000"
+            } else {
+                "upstream_timeout_ms = 2000\nconnect_timeout_ms = 1000"
+            },
             proxy = options.proxy,
             extra = options.extra,
         );
