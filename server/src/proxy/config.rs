@@ -54,7 +54,8 @@ pub struct ProxySettings {
     pub identity_header_prefix: String,
     /// The principal of requests without credentials; without it they are answered 401.
     pub anonymous: Option<EntityRef>,
-    /// Milliseconds to wait for an upstream's response headers before answering 504.
+    /// Milliseconds to wait for an upstream's response headers before answering 504, and for
+    /// each further piece of its body before closing the client's connection.
     pub upstream_timeout_ms: u64,
     /// Milliseconds to wait for a connection to an upstream before answering 502.
     pub connect_timeout_ms: u64,

@@ -1,20 +1,28 @@
 //! Forwarding: the allowed request, with its normalized path and cleaned headers, to its upstream
 //! over a pooled HTTP/1.1 client; bodies stream both ways. An upstream that refuses or drops the
 //! connection is a 502, one that does not answer in time a 504; neither leaks internal details.
+//! An upstream that falls silent in the middle of its body for as long is cut off, and the
+//! client's connection closed, rather than held open for ever.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 /// The body type of every response the proxy gives.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BodyError>;
+
+/// Why a response body broke off.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
 type HyperClient = Client<HttpConnector, Incoming>;
 
@@ -85,5 +93,64 @@ pub async fn forward(
     };
     let (mut parts, body) = response.into_parts();
     super::headers::remove_hop_by_hop(&mut parts.headers);
+    let body = IdleTimeout {
+        inner: body,
+        idle: timeout,
+        deadline: Box::pin(tokio::time::sleep(timeout)),
+        waiting: false,
+    };
     Ok(hyper::Response::from_parts(parts, body.boxed()))
+}
+
+/// An upstream's response body that fails when nothing arrives for `idle`: the client's
+/// connection is then closed (its response visibly cut short) instead of waiting for ever. Only
+/// time spent waiting for the upstream counts, not time the client takes to read.
+struct IdleTimeout {
+    inner: Incoming,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Whether the deadline runs: from the first poll after a frame until the next frame.
+    waiting: bool,
+}
+
+/// The upstream sent nothing for the idle timeout in the middle of a body.
+#[derive(Debug, thiserror::Error)]
+#[error("the upstream stalled in the middle of its response body")]
+struct Stalled;
+
+impl Body for IdleTimeout {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if !self.waiting {
+            let next = tokio::time::Instant::now() + self.idle;
+            self.deadline.as_mut().reset(next);
+            self.waiting = true;
+        }
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.waiting = false;
+                Poll::Ready(frame.map(|frame| frame.map_err(BodyError::from)))
+            }
+            Poll::Pending => match self.deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    tracing::warn!("upstream stalled in its response body; connection closed");
+                    Poll::Ready(Some(Err(Box::new(Stalled))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
