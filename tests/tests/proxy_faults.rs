@@ -16,7 +16,8 @@
 mod proxy_support;
 mod serve_support;
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use proxy_support::*;
@@ -124,7 +125,8 @@ fn closed_port() -> u16 {
 }
 
 /// A loopback server that accepts connections and then, per `behaviour`, closes them at once
-/// (`"close"`) or holds them without a word (`"silent"`).
+/// (`"close"`), holds them without a word (`"silent"`), or answers the head of a response and
+/// stalls in its body (`"stall-body"`).
 fn misbehaving_upstream(behaviour: &'static str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
@@ -132,8 +134,25 @@ fn misbehaving_upstream(behaviour: &'static str) -> String {
         let mut held = Vec::new();
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            if behaviour == "silent" {
-                held.push(stream);
+            match behaviour {
+                "silent" => held.push(stream),
+                "stall-body" => {
+                    // Reads the request head, sends the response head and a tenth of the body,
+                    // then holds the connection.
+                    let mut stream = stream;
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match stream.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => break,
+                        }
+                    }
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789");
+                    held.push(stream);
+                }
+                _ => {}
             }
         }
     });
@@ -468,5 +487,42 @@ fn the_audit_log_has_one_line_per_verdict_and_is_complete_after_sigterm() {
         proxy.upstream.count(),
         1 + 3 + THREADS * PER_THREAD / 2,
         "what was allowed was forwarded, nothing else"
+    );
+}
+
+#[test]
+fn an_upstream_that_stalls_in_its_body_does_not_hold_the_client_forever() {
+    let proxy = Proxy::start(Options {
+        proxy: "upstream_timeout_ms = 300".to_string(),
+        upstream_url: Some(misbehaving_upstream("stall-body")),
+        ..Options::default()
+    });
+    let mut stream = TcpStream::connect(proxy.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "GET /docs/d1 HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n",
+        proxy.address(),
+        bearer(&user_token("alice"))
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    let ended = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        ended && started.elapsed() < Duration::from_secs(3),
+        "the connection was still open after {:?}: {text}",
+        started.elapsed()
     );
 }
