@@ -40,6 +40,9 @@ fn a_request_no_route_matches_is_denied_and_not_forwarded() {
         ("PUT", "/docs/d1"),
         ("GET", "/billing/charges"),
         ("OPTIONS", "/docs/d1"),
+        // Methods are case-sensitive: an upstream that reads `get` as GET never gets it.
+        ("get", "/docs/d1"),
+        ("Get", "/public/x"),
     ] {
         let response = proxy.request(method, target, &[("Authorization", &authorization)]);
         assert_eq!(response.status, 403, "{method} {target}");

@@ -70,6 +70,11 @@ fn dot_segments_are_resolved_before_routing() {
             "/../../../../docs/d2",
             "/docs/d1/%2e%2e/d2",
             "/public/../admin/../admin/users",
+            // Encoded letters decode before routing: `%61dmin` is `admin`, `%64%32` is `d2`.
+            "/%61dmin/x",
+            "/%41dmin/x",
+            "/docs/%64%32",
+            "/docs/d%32",
         ],
     );
     // Allowed after normalization: the upstream sees the resolved path, never the dots.
@@ -82,6 +87,8 @@ fn dot_segments_are_resolved_before_routing() {
         ("/admin/../docs/d1", "/docs/d1"),
         ("/docs/d2/../d1?q=1", "/docs/d1?q=1"),
         ("/public/a/b/..", "/public/a/"),
+        ("/docs/%64%31", "/docs/d1"),
+        ("/public/caf%C3%A9%20menu", "/public/caf%C3%A9%20menu"),
     ];
     for (index, (target, canonical)) in cases.iter().enumerate() {
         let response = proxy.get_as(&token, target);
