@@ -12,7 +12,6 @@ pub mod lower;
 pub mod routes;
 pub mod schema;
 pub mod share;
-pub mod suggest;
 pub mod typeck;
 pub mod types;
 
@@ -24,8 +23,8 @@ use authz_lang::{FileId, SourceFile, Span};
 
 use crate::diagnostics::{did_you_mean, CheckError, Reporter};
 use crate::schema::{Location, Schema};
-use crate::suggest::suggest;
 use crate::typeck::{CheckedLimit, CheckedPolicy, ExprTypes};
+use authz_runtime::suggest::suggest;
 
 /// The result of checking a policy set.
 #[derive(Debug)]
@@ -135,6 +134,11 @@ impl miette::Diagnostic for Diagnostic {
 /// Parses every file (the [`FileId`] of a file is its index) and checks them together: the
 /// result holds the syntax errors of all files and the check errors of every item that parsed.
 pub fn check_sources(sources: &[SourceFile]) -> Checked {
+    parse_and_check(sources).1
+}
+
+/// Parses every file and checks them together; the trees are returned for lowering.
+fn parse_and_check(sources: &[SourceFile]) -> (Vec<authz_lang::Parse>, Checked) {
     let parses: Vec<authz_lang::Parse> = sources
         .iter()
         .map(|source| authz_lang::parse(&source.text))
@@ -154,7 +158,7 @@ pub fn check_sources(sources: &[SourceFile]) -> Checked {
             }));
     }
     sort_diagnostics(&mut checked.diagnostics);
-    checked
+    (parses, checked)
 }
 
 /// A policy set checked and, when it has no errors, compiled.
@@ -169,25 +173,7 @@ pub struct Compiled {
 /// Parses, checks and (when there are no errors) compiles the files of one policy set into a
 /// decision program.
 pub fn compile_sources(sources: &[SourceFile]) -> Compiled {
-    let parses: Vec<authz_lang::Parse> = sources
-        .iter()
-        .map(|source| authz_lang::parse(&source.text))
-        .collect();
-    let files: Vec<(FileId, &ast::File)> = parses
-        .iter()
-        .enumerate()
-        .map(|(index, parse)| (file_id(index), &parse.file))
-        .collect();
-    let mut checked = check_files(&files, Some(sources));
-    for (index, parse) in parses.iter().enumerate() {
-        checked
-            .diagnostics
-            .extend(parse.errors.iter().map(|error| Diagnostic {
-                file: file_id(index),
-                kind: DiagnosticKind::Syntax(error.clone()),
-            }));
-    }
-    sort_diagnostics(&mut checked.diagnostics);
+    let (parses, checked) = parse_and_check(sources);
     if checked.has_errors() {
         return Compiled {
             checked,

@@ -15,8 +15,8 @@ use authz_lang::{FileId, Span};
 
 use crate::diagnostics::{did_you_mean, list_names, CheckError, Reporter};
 use crate::routes::{self, Method, PathTemplate, Segment};
-use crate::suggest::suggest;
 use crate::types::{EntityUnion, Field, Name, RecordType, Type, ACTION_TYPE};
+use authz_runtime::suggest::suggest;
 
 /// Where a declaration was written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -20,8 +20,8 @@ use authz_lang::{FileId, Span};
 
 use crate::diagnostics::{did_you_mean, list_names, CheckError, Reporter};
 use crate::schema::{Action, Schema};
-use crate::suggest::suggest;
 use crate::types::{is_identifier, EntityUnion, Field, Name, RecordType, Type, ACTION_TYPE};
+use authz_runtime::suggest::suggest;
 
 /// The types of the request variables while checking one policy or limit.
 #[derive(Clone, Debug)]

@@ -12,7 +12,6 @@
 pub mod entities;
 mod reader;
 pub mod request;
-mod suggest;
 mod tree;
 pub mod write;
 

@@ -15,4 +15,5 @@ pub mod request;
 pub mod route;
 pub mod schema;
 pub mod store;
+pub mod suggest;
 pub mod value;

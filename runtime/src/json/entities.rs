@@ -14,12 +14,12 @@ use miette::Diagnostic;
 use thiserror::Error;
 
 use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader, RefProblem, Symbols};
-use crate::json::suggest::{did_you_mean, suggest};
 use crate::json::tree::{self, Json, Limits, ParseError};
 use crate::json::MAX_DEPTH;
 use crate::program::Program;
 use crate::schema::Schema;
 use crate::store::EntityStore;
+use crate::suggest::{did_you_mean, suggest};
 use crate::value::{EntityUid, PoolId, TypeId, ValuePool};
 
 /// At most this many errors are reported; a last [`EntityError::TooManyErrors`] says so.

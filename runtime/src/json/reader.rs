@@ -12,10 +12,10 @@ use std::fmt::Write as _;
 use crate::eval::{self, Pools};
 use crate::ext;
 use crate::intern::{Interner, Sym};
-use crate::json::suggest::suggest;
 use crate::json::tree::Json;
 use crate::request::RequestStrings;
 use crate::schema::{FieldDef, Schema, ValueType};
+use crate::suggest::suggest;
 use crate::value::{EntityUid, LayoutId, PoolId, Value, ValuePool};
 
 /// What is wrong with the value at a path.

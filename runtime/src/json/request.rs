@@ -26,7 +26,6 @@ use miette::Diagnostic;
 
 use crate::json::entities::{EntityProblem, Kind, LoadedEntity, Loader, Problem};
 use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader, RequestSymbols};
-use crate::json::suggest::{did_you_mean, suggest};
 use crate::json::tree::{self, Json, Limits, ParseError};
 use crate::json::MAX_DEPTH;
 use crate::overlay::{Overlay, OverlayEntity};
@@ -34,6 +33,7 @@ use crate::program::Program;
 use crate::request::{Request, RequestStrings};
 use crate::schema::{ActionDef, ValueType};
 use crate::store::EntityStore;
+use crate::suggest::{did_you_mean, suggest};
 use crate::value::{EntityUid, RecordRef, Value, ValuePool};
 
 /// The longest request text accepted, in bytes.
