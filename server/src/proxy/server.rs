@@ -6,7 +6,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -19,8 +18,7 @@ use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
 use crate::serve::config::{Config, LogFormat, ServerConfig};
-use crate::serve::state::{self, AppState};
-use crate::serve::{decision_log, metrics, reload};
+use crate::serve::{metrics, reload, startup};
 
 /// Runs the proxy until SIGTERM.
 pub fn run(args: &ProxyArgs) -> Outcome {
@@ -64,23 +62,9 @@ fn init_logging(config: &ProxyConfig) {
 }
 
 async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
-    let Some(dir) = config.policies.dir.clone() else {
+    let Some(initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
     };
-    let entities = config.policies.entities.clone();
-    let mut initial =
-        match tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(error)) => {
-                eprint!("{}", error.message);
-                eprintln!("error: the policy set does not load; not starting");
-                return Outcome::Failure;
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                return Outcome::Failure;
-            }
-        };
     if let Err(message) = super::schema_check::check(&mut config.identity, &initial.program.schema)
     {
         eprintln!("error: invalid configuration: {message}");
@@ -135,23 +119,8 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     upstreams.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
 
     let metrics = Arc::new(metrics::Metrics::default());
-    let decision_log = match &config.decision_log.path {
-        None => None,
-        Some(path) => match decision_log::DecisionLog::start(
-            path,
-            config.decision_log.buffer,
-            config.decision_log.on_full,
-            metrics.clone(),
-        ) {
-            Ok(log) => Some(log),
-            Err(error) => {
-                eprintln!(
-                    "error: cannot open the decision log `{}`: {error}",
-                    path.display()
-                );
-                return Outcome::Failure;
-            }
-        },
+    let Some(decision_log) = startup::decision_log(&config.decision_log, &metrics) else {
+        return Outcome::Failure;
     };
     let listener = match tokio::net::TcpListener::bind(config.proxy.listen).await {
         Ok(listener) => listener,
@@ -160,14 +129,6 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             return Outcome::Failure;
         }
     };
-    initial.generation = 1;
-    metrics
-        .reloads_ok
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    metrics.policies_loaded.store(
-        initial.program.policies.len() as u64,
-        std::sync::atomic::Ordering::Relaxed,
-    );
     let declared: Vec<(String, u64, u64)> = initial
         .program
         .limits
@@ -184,14 +145,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         decision_log: config.decision_log.clone(),
         log: config.log.clone(),
     };
-    let app = Arc::new(AppState {
-        config: serve_config,
-        snapshot: ArcSwap::from_pointee(initial),
-        status: Mutex::new(state::LoadStatus::default()),
-        metrics,
-        decision_log,
-        reload_lock: tokio::sync::Mutex::new(()),
-    });
+    let app = startup::app_state(serve_config, initial, metrics, decision_log);
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);
     config.upstreams.clear();

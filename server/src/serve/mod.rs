@@ -11,19 +11,18 @@ pub mod http;
 pub mod metrics;
 pub mod policies;
 pub mod reload;
+pub mod startup;
 pub mod state;
 pub mod strict_json;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 use self::config::{Config, LogFormat};
-use self::state::AppState;
 use crate::cli::ServeArgs;
 use crate::commands::Outcome;
 
@@ -95,43 +94,12 @@ fn init_logging(config: &Config) {
 }
 
 async fn serve(config: Config) -> Outcome {
-    let Some(dir) = config.policies.dir.clone() else {
+    let Some(initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
     };
-    let entities = config.policies.entities.clone();
-    let mut initial =
-        match tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await {
-            Ok(Ok(snapshot)) => snapshot,
-            Ok(Err(error)) => {
-                eprint!("{}", error.message);
-                eprintln!("error: the policy set does not load; not starting");
-                return Outcome::Failure;
-            }
-            Err(error) => {
-                eprintln!("error: {error}");
-                return Outcome::Failure;
-            }
-        };
     let metrics = Arc::new(metrics::Metrics::default());
-    let decision_log = match &config.decision_log.path {
-        None => None,
-        Some(path) => {
-            match decision_log::DecisionLog::start(
-                path,
-                config.decision_log.buffer,
-                config.decision_log.on_full,
-                metrics.clone(),
-            ) {
-                Ok(log) => Some(log),
-                Err(error) => {
-                    eprintln!(
-                        "error: cannot open the decision log `{}`: {error}",
-                        path.display()
-                    );
-                    return Outcome::Failure;
-                }
-            }
-        }
+    let Some(decision_log) = startup::decision_log(&config.decision_log, &metrics) else {
+        return Outcome::Failure;
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
         Ok(listener) => listener,
@@ -141,21 +109,7 @@ async fn serve(config: Config) -> Outcome {
         }
     };
     let policies = initial.program.policies.len();
-    initial.generation = 1;
-    metrics
-        .reloads_ok
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    metrics
-        .policies_loaded
-        .store(policies as u64, std::sync::atomic::Ordering::Relaxed);
-    let state = Arc::new(AppState {
-        config,
-        snapshot: ArcSwap::from_pointee(initial),
-        status: Mutex::new(state::LoadStatus::default()),
-        metrics,
-        decision_log,
-        reload_lock: tokio::sync::Mutex::new(()),
-    });
+    let state = startup::app_state(config, initial, metrics, decision_log);
     let _watcher = reload::start(state.clone());
     let address = listener.local_addr().map_or_else(
         |_| state.config.server.listen.to_string(),

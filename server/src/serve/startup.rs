@@ -1,0 +1,76 @@
+//! Startup shared by `authz serve` and `authz proxy`: the first policy load, the decision log, and
+//! the shared state they both serve from. Each function prints its own error and returns `None`,
+//! so a caller stops with exit status 1.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::config::{Config, DecisionLogConfig, PoliciesConfig};
+use super::decision_log::DecisionLog;
+use super::metrics::Metrics;
+use super::state::{self, AppState, Snapshot};
+
+/// Compiles the policy set and loads its entities, printing the diagnostics when they fail.
+pub async fn load_initial(policies: &PoliciesConfig) -> Option<Snapshot> {
+    let Some(dir) = policies.dir.clone() else {
+        eprintln!("error: no policy directory");
+        return None;
+    };
+    let entities = policies.entities.clone();
+    match tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await {
+        Ok(Ok(snapshot)) => Some(snapshot),
+        Ok(Err(error)) => {
+            eprint!("{}", error.message);
+            eprintln!("error: the policy set does not load; not starting");
+            None
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            None
+        }
+    }
+}
+
+/// Starts the decision log when one is configured; `Some(None)` when none is.
+pub fn decision_log(
+    config: &DecisionLogConfig,
+    metrics: &Arc<Metrics>,
+) -> Option<Option<DecisionLog>> {
+    let Some(path) = &config.path else {
+        return Some(None);
+    };
+    match DecisionLog::start(path, config.buffer, config.on_full, metrics.clone()) {
+        Ok(log) => Some(Some(log)),
+        Err(error) => {
+            eprintln!(
+                "error: cannot open the decision log `{}`: {error}",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+/// The shared state, serving `initial` as the first generation.
+pub fn app_state(
+    config: Config,
+    mut initial: Snapshot,
+    metrics: Arc<Metrics>,
+    decision_log: Option<DecisionLog>,
+) -> Arc<AppState> {
+    initial.generation = 1;
+    metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+    metrics
+        .policies_loaded
+        .store(initial.program.policies.len() as u64, Ordering::Relaxed);
+    Arc::new(AppState {
+        config,
+        snapshot: ArcSwap::from_pointee(initial),
+        status: Mutex::new(state::LoadStatus::default()),
+        metrics,
+        decision_log,
+        reload_lock: tokio::sync::Mutex::new(()),
+    })
+}
