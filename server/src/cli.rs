@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// authz: a policy language for who may call what, its compiler, decision server and access proxy.
 #[derive(Debug, Parser)]
-#[command(name = "authz", version, about, propagate_version = true)]
+#[command(
+    name = "authz",
+    version,
+    about = "authz: a policy language for who may call what, its compiler, decision server and access proxy",
+    propagate_version = true
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
