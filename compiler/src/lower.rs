@@ -22,7 +22,7 @@ use authz_runtime::route::{self as rt_route, ResourceId, RouteSegment, RouteTabl
 use authz_runtime::schema::{self as rt, FieldDef, Layout, ValueType};
 use authz_runtime::value::{EntityUid, LayoutId, PoolId, TypeId, Value, ValuePool};
 
-use crate::routes::{Method, Segment};
+use crate::routes::Segment;
 use crate::schema::{RouteId, Schema};
 use crate::typeck::{CheckedLimit, CheckedPolicy, ExprTypes};
 use crate::types::{RecordType, Type, ACTION_TYPE};
@@ -664,7 +664,7 @@ pub fn routes(schema: &Schema, rt: &rt::Schema, interner: &mut Interner) -> Rout
             }
         };
         table.push(rt_route::Route {
-            method: route_method(route.method),
+            method: route.method,
             path: route.path.as_str().into(),
             segments: route.template.segments.iter().map(route_segment).collect(),
             action: EntityUid {
@@ -676,20 +676,6 @@ pub fn routes(schema: &Schema, rt: &rt::Schema, interner: &mut Interner) -> Rout
         });
     }
     RouteTable::new(table)
-}
-
-/// A route method of the checker as the runtime's.
-pub fn route_method(method: Method) -> rt_route::Method {
-    match method {
-        Method::Get => rt_route::Method::Get,
-        Method::Post => rt_route::Method::Post,
-        Method::Put => rt_route::Method::Put,
-        Method::Patch => rt_route::Method::Patch,
-        Method::Delete => rt_route::Method::Delete,
-        Method::Head => rt_route::Method::Head,
-        Method::Options => rt_route::Method::Options,
-        Method::Any => rt_route::Method::Any,
-    }
 }
 
 /// A template segment of the checker as the runtime's.

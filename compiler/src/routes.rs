@@ -12,69 +12,7 @@
 
 use std::fmt;
 
-/// An HTTP method of a route; `ANY` matches every method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Method {
-    /// `GET`
-    Get,
-    /// `POST`
-    Post,
-    /// `PUT`
-    Put,
-    /// `PATCH`
-    Patch,
-    /// `DELETE`
-    Delete,
-    /// `HEAD`
-    Head,
-    /// `OPTIONS`
-    Options,
-    /// `ANY`: every method.
-    Any,
-}
-
-impl Method {
-    /// Every method, in the order the language reference lists them.
-    pub const ALL: [Method; 8] = [
-        Method::Get,
-        Method::Post,
-        Method::Put,
-        Method::Patch,
-        Method::Delete,
-        Method::Head,
-        Method::Options,
-        Method::Any,
-    ];
-
-    /// The method spelled this way (upper case only).
-    pub fn from_name(name: &str) -> Option<Method> {
-        Method::ALL.into_iter().find(|method| method.name() == name)
-    }
-
-    /// The method as written.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-            Method::Head => "HEAD",
-            Method::Options => "OPTIONS",
-            Method::Any => "ANY",
-        }
-    }
-
-    /// Whether every request with method `self` also has method `other`.
-    pub fn is_subset(self, other: Method) -> bool {
-        self == other || other == Method::Any
-    }
-
-    /// Whether some request has both methods.
-    pub fn overlaps(self, other: Method) -> bool {
-        self == other || self == Method::Any || other == Method::Any
-    }
-}
+use authz_runtime::route::Method;
 
 /// One segment pattern of a path template.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -14,7 +14,9 @@ use authz_lang::ast;
 use authz_lang::{FileId, Span};
 
 use crate::diagnostics::{did_you_mean, list_names, CheckError, Reporter};
-use crate::routes::{self, Method, PathTemplate, Segment};
+use authz_runtime::route::Method;
+
+use crate::routes::{self, PathTemplate, Segment};
 use crate::types::{EntityUnion, Field, Name, RecordType, Type, ACTION_TYPE};
 use authz_runtime::suggest::suggest;
 

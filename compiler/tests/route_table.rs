@@ -13,11 +13,12 @@
 use std::path::Path;
 
 use authz_compiler::compile_sources;
-use authz_compiler::lower::{route_method, route_segment};
-use authz_compiler::routes::{are_ambiguous, is_subset, Method, Segment};
+use authz_compiler::lower::route_segment;
+use authz_compiler::routes::{are_ambiguous, is_subset, Segment};
 use authz_lang::SourceFile;
 use authz_runtime::intern::Sym;
 use authz_runtime::program::Program;
+use authz_runtime::route::Method;
 use authz_runtime::route::{ResourceId, Route, RouteTable};
 use authz_runtime::value::{EntityUid, TypeId};
 use proptest::prelude::*;
@@ -217,7 +218,7 @@ fn spec() -> impl Strategy<Value = Spec> {
 /// The runtime route of a spec; its action id is its number, to recognize it.
 fn lower(number: usize, spec: &Spec) -> Route {
     Route {
-        method: route_method(spec.method),
+        method: spec.method,
         path: format!("{spec:?}").into(),
         segments: spec.segments.iter().map(route_segment).collect(),
         action: EntityUid {

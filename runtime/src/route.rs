@@ -81,6 +81,16 @@ impl Method {
         }
     }
 
+    /// Whether every request with method `self` also has method `other`.
+    pub fn is_subset(self, other: Method) -> bool {
+        self == other || other == Method::Any
+    }
+
+    /// Whether some request has both methods.
+    pub fn overlaps(self, other: Method) -> bool {
+        self == other || self == Method::Any || other == Method::Any
+    }
+
     /// Whether a route with this method matches a request whose method is `request` (`None` for
     /// a method the route language cannot name, which only `ANY` matches).
     fn accepts(self, request: Option<Method>) -> bool {
