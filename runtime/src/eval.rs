@@ -3,7 +3,8 @@
 //! Semantics (binding, see `docs/language.md`): a policy applies when its condition (scope tests,
 //! then `when` and `unless` clauses, left to right, `&&`/`||` short-circuiting) is true. Allow iff
 //! some permit applies and no forbid applies. A permit whose condition errors does not apply; a
-//! forbid whose condition errors applies. Every error is reported in the decision.
+//! forbid whose condition errors applies. Every error met is reported in the decision; permits are
+//! evaluated only when no forbid applies, so a denial by a forbid reports no permit errors.
 //!
 //! Entities are looked up in the request's overlay first when the request brought entities (see
 //! [`crate::overlay`]), in the store otherwise.

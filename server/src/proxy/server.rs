@@ -242,17 +242,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         }
     }
     drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after 30 s; closing them");
-    }
-    if let Some(log) = &app.decision_log {
-        log.close().await;
-    }
-    tracing::info!("stopped");
+    startup::drain(graceful, &app).await;
     Outcome::Success
 }
 

@@ -150,17 +150,7 @@ async fn serve(config: Config) -> Outcome {
         }
     }
     drop(listener);
-    tracing::info!("shutting down: finishing requests in flight");
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after 30 s; closing them");
-    }
-    if let Some(log) = &state.decision_log {
-        log.close().await;
-    }
-    tracing::info!("stopped");
+    startup::drain(graceful, &state).await;
     Outcome::Success
 }
 

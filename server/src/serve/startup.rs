@@ -1,5 +1,5 @@
-//! Startup shared by `authz serve` and `authz proxy`: the first policy load, the decision log, and
-//! the shared state they both serve from. Each function prints its own error and returns `None`,
+//! Startup and shutdown shared by `authz serve` and `authz proxy`: the first policy load, the
+//! decision log, the shared state they both serve from, and the drain on SIGTERM. Each function prints its own error and returns `None`,
 //! so a caller stops with exit status 1.
 
 use std::sync::atomic::Ordering;
@@ -73,4 +73,20 @@ pub fn app_state(
         decision_log,
         reload_lock: tokio::sync::Mutex::new(()),
     })
+}
+
+/// Shuts down after the listener is closed: lets requests in flight finish (30 s at most), then
+/// writes and flushes every queued decision log line.
+pub async fn drain(graceful: hyper_util::server::graceful::GracefulShutdown, state: &AppState) {
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after 30 s; closing them");
+    }
+    if let Some(log) = &state.decision_log {
+        log.close().await;
+    }
+    tracing::info!("stopped");
 }
