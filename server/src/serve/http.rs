@@ -8,14 +8,14 @@ use std::cell::RefCell;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use authz_runtime::decision::Decision;
 use authz_runtime::eval::{decide, Scratch};
 use authz_runtime::explain::Namer;
 use authz_runtime::request::Request;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value as Json};
@@ -79,31 +79,68 @@ async fn route(
     }
 }
 
-/// Reads a body of at most `limit` bytes, refusing larger ones before reading them.
+/// How much of a refused body the server still reads, so that the client, which may still be
+/// writing it, receives the 413 rather than a connection reset (nginx's "lingering close").
+const DRAIN_MAX_BYTES: u64 = 8 << 20;
+/// How long the server goes on reading a refused body.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads a body of at most `limit` bytes. A body announced or found to be larger is refused with
+/// 413; what the client still sends of it is read and discarded, within bounds, before answering.
 pub async fn read_body(request: hyper::Request<Incoming>, limit: usize) -> Result<Bytes, ApiError> {
     let declared = request
         .headers()
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
+    let mut body = request.into_body();
+    if let Some(length) = declared.filter(|&length| length > limit as u64) {
+        if length <= DRAIN_MAX_BYTES {
+            drain(&mut body).await;
+        }
         return Err(ApiError::TooLarge { limit });
     }
-    match Limited::new(request.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error)
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::TooLarge { limit })
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut length = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            ApiError::bad(
+                "authz::api::body",
+                "",
+                format!("cannot read the body: {error}"),
+            )
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        length += data.len();
+        if length > limit {
+            drain(&mut body).await;
+            return Err(ApiError::TooLarge { limit });
         }
-        Err(error) => Err(ApiError::bad(
-            "authz::api::body",
-            "",
-            format!("cannot read the body: {error}"),
-        )),
+        chunks.push(data);
     }
+    Ok(match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => Bytes::from(chunks.concat()),
+    })
+}
+
+/// Reads and discards the rest of a refused body, up to [`DRAIN_MAX_BYTES`] and [`DRAIN_TIME`].
+async fn drain(body: &mut Incoming) {
+    let read = async {
+        let mut drained = 0u64;
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                drained += data.len() as u64;
+                if drained > DRAIN_MAX_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 /// Parses a body as JSON, refusing duplicate keys.
