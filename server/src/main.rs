@@ -6,6 +6,7 @@ mod policy_set;
 mod proxy;
 mod report;
 mod serve;
+mod signing;
 mod sources;
 
 use std::process::ExitCode;

@@ -491,3 +491,140 @@ fn oversize_headers_are_refused() {
     // Still serving.
     assert_eq!(proxy.get_as(&user_token("alice"), "/docs/d1").status, 200);
 }
+
+/// The proxy's assertion key (Ed25519) as a PEM file, and its public JWK.
+fn assertion_key(dir: &std::path::Path) -> (std::path::PathBuf, jsonwebtoken::jwk::Jwk) {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::Engine;
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let pkcs8 = pair.to_pkcs8().unwrap();
+    let path = dir.join("assertion.pem");
+    std::fs::write(&path, pem("PRIVATE KEY", pkcs8.as_ref())).unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwk = serde_json::from_value(serde_json::json!({
+        "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "kid": "proxy-1", "x": x,
+    }))
+    .unwrap();
+    (path, jwk)
+}
+
+/// Verifies an assertion as an upstream would: signature, `iss`, `aud`, `exp`.
+fn verify_assertion(
+    token: &str,
+    jwk: &jsonwebtoken::jwk::Jwk,
+    audience: &str,
+) -> jsonwebtoken::TokenData<serde_json::Value> {
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_issuer(&["authz-proxy"]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    jsonwebtoken::decode(token, &key, &validation).unwrap()
+}
+
+#[test]
+fn a_signed_identity_assertion_vouches_for_each_forwarded_request() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (key_path, jwk) = assertion_key(keys_dir.path());
+    let proxy = Proxy::start(Options {
+        extra: format!(
+            "[assertion]\nalgorithm = \"EdDSA\"\nkey_file = {:?}\nkid = \"proxy-1\"\nttl_seconds = 30\n",
+            key_path.display().to_string()
+        ),
+        ..Options::default()
+    });
+    let alice = bearer(&user_token("alice"));
+    // Forged assertions in every spelling never reach the upstream.
+    let response = proxy.request(
+        "GET",
+        "/docs/./d1",
+        &[
+            ("Authorization", &alice),
+            ("X-Authz-Assertion", "forged"),
+            ("x_authz_assertion", "forged"),
+            ("x.authz.assertion", "forged"),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let response = proxy.request("GET", "/docs/d1", &[("Authorization", &alice)]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = proxy.upstream.seen();
+    assert_eq!(seen.len(), 2);
+    let mut ids = Vec::new();
+    for request in &seen {
+        let names = request.names();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|name| name.contains("assertion"))
+                .count(),
+            1,
+            "{names:?}"
+        );
+        let token = request.header("x-authz-assertion").unwrap();
+        let verified = verify_assertion(token, &jwk, "app");
+        assert_eq!(verified.header.kid.as_deref(), Some("proxy-1"));
+        let claims = verified.claims;
+        assert_eq!(claims["sub"], r#"User::"alice""#);
+        assert_eq!(
+            claims["principal"],
+            serde_json::json!({"type": "User", "id": "alice"})
+        );
+        assert_eq!(claims["auth"], "jwt");
+        assert_eq!(claims["method"], "GET");
+        // The path as forwarded, after normalization.
+        assert_eq!(claims["path"], "/docs/d1");
+        assert_eq!(claims["path"].as_str(), Some(request.target.as_str()));
+        assert!(claims["action"].is_string() && claims["resource"]["id"] == "d1");
+        assert!(!claims["policies"].as_array().unwrap().is_empty());
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            30
+        );
+        ids.push(claims["jti"].as_str().unwrap().to_string());
+    }
+    assert_ne!(ids[0], ids[1], "each assertion has its own jti");
+    // Minted for this upstream, a verifier expecting another audience refuses it.
+    let token = seen[0].header("x-authz-assertion").unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&["billing"]);
+    assert!(jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).is_err());
+
+    // Denied requests carry nothing upstream, assertion or otherwise.
+    let before = proxy.upstream.count();
+    let response = proxy.request("GET", "/docs/d1", &[("X-Authz-Assertion", "forged")]);
+    assert_eq!(response.status, 401, "{}", response.text());
+    assert_eq!(proxy.upstream.count(), before);
+}
+
+#[test]
+fn in_ext_authz_mode_the_assertion_comes_back_with_the_allow() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (key_path, jwk) = assertion_key(keys_dir.path());
+    let proxy = Proxy::start(Options {
+        proxy: "mode = \"ext_authz\"".to_string(),
+        extra: format!(
+            "[assertion]\nalgorithm = \"EdDSA\"\nkey_file = {:?}\naudience = \"orders\"\n",
+            key_path.display().to_string()
+        ),
+        ..Options::default()
+    });
+    let alice = bearer(&user_token("alice"));
+    let response = proxy.request(
+        "GET",
+        "/docs/d1",
+        &[("Authorization", &alice), ("x_authz_assertion", "forged")],
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let token = response.header("x-authz-assertion").unwrap();
+    let claims = verify_assertion(token, &jwk, "orders").claims;
+    assert_eq!(claims["principal"]["id"], "alice");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        60
+    );
+    proxy
+        .upstream
+        .assert_untouched("ext_authz with an assertion");
+}

@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
 use super::Outcome;
@@ -25,27 +25,8 @@ pub fn run(args: &TokenArgs) -> Outcome {
 }
 
 fn mint(args: &TokenArgs) -> Result<String, String> {
-    let algorithm: Algorithm = args
-        .alg
-        .parse()
-        .map_err(|_| format!("unknown algorithm `{}`", args.alg))?;
-    let bytes = std::fs::read(&args.key)
-        .map_err(|error| format!("cannot read `{}`: {error}", args.key.display()))?;
-    let key: Result<EncodingKey, jsonwebtoken::errors::Error> = match algorithm {
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            EncodingKey::from_secret(trim_newline(&bytes))
-        }
-        Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&bytes),
-        Algorithm::EdDSA => EncodingKey::from_ed_pem(&bytes),
-        _ => EncodingKey::from_rsa_pem(&bytes),
-    };
-    let key = key.map_err(|error| {
-        format!(
-            "`{}` is not a {} key: {error}",
-            args.key.display(),
-            args.alg
-        )
-    })?;
+    let algorithm = crate::signing::algorithm(&args.alg)?;
+    let key = crate::signing::encoding_key(algorithm, &args.key)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_err(|error| error.to_string())?
@@ -70,8 +51,4 @@ fn mint(args: &TokenArgs) -> Result<String, String> {
     header.kid = args.kid.clone();
     jsonwebtoken::encode(&header, &Value::Object(claims), &key)
         .map_err(|error| format!("cannot sign: {error}"))
-}
-
-fn trim_newline(bytes: &[u8]) -> &[u8] {
-    bytes.strip_suffix(b"\n").unwrap_or(bytes)
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use authz_runtime::value::IpNet;
 use serde::Deserialize;
 
+use super::assertion::AssertionConfig;
 use super::identity::IdentityConfig;
 use crate::serve::config::{DecisionLogConfig, LogConfig, PoliciesConfig};
 
@@ -37,6 +38,9 @@ pub struct ProxyConfig {
     /// a record) → source (`client_ip`, `method`, `path`, `header:NAME`, `query:NAME`).
     #[serde(default)]
     pub context: BTreeMap<String, String>,
+    /// A signed identity assertion (a short-lived JWT) sent upstream with each allowed request.
+    #[serde(default)]
+    pub assertion: Option<AssertionConfig>,
 }
 
 /// `[proxy]`
@@ -155,6 +159,17 @@ impl ProxyConfig {
             tls.validate()?;
         }
         config.check_mtls()?;
+        if let Some(assertion) = &mut config.assertion {
+            assertion.resolve(base);
+            assertion.validate()?;
+            if config.proxy.mode == Mode::ExtAuthz && assertion.audience.is_none() {
+                return Err(
+                    "`assertion.audience` is required in `ext_authz` mode, where the upstream is \
+                     not known"
+                        .to_string(),
+                );
+            }
+        }
         if config.policies.dir.is_none() {
             return Err("`policies.dir` is required".to_string());
         }

@@ -82,7 +82,7 @@ fn canonical(name: &str) -> String {
 }
 
 /// Removes every header whose canonical name starts with `prefix` (such as `x-authz-`) or equals
-/// one of `exact` (such as `x-forwarded-user`).
+/// one of `exact` (such as `x-forwarded-user`); an empty prefix matches nothing.
 pub fn strip_identity_headers(headers: &mut HeaderMap, prefix: &str, exact: &[&str]) {
     let prefix = canonical(prefix);
     let exact: Vec<String> = exact.iter().map(|name| canonical(name)).collect();
@@ -90,7 +90,7 @@ pub fn strip_identity_headers(headers: &mut HeaderMap, prefix: &str, exact: &[&s
         .keys()
         .filter(|name| {
             let canonical = canonical(name.as_str());
-            canonical.starts_with(&prefix) || exact.contains(&canonical)
+            (!prefix.is_empty() && canonical.starts_with(&prefix)) || exact.contains(&canonical)
         })
         .cloned()
         .collect();

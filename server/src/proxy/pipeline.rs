@@ -20,11 +20,12 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value as Json};
 
+use super::assertion::{Asserted, AssertionSigner};
 use super::config::{Mode, ProxyConfig};
 use super::forward::{self, ForwardError, ProxyBody, UpstreamClient};
 use super::headers;
 use super::identity::mtls::PeerCertificate;
-use super::identity::{Authenticator, IDENTITY_HEADERS};
+use super::identity::{Authenticator, AUTH_METHOD_HEADER, IDENTITY_HEADERS};
 use super::limits::{self, Limiters};
 use super::normalize;
 use crate::serve::state::{AppState, Snapshot};
@@ -39,6 +40,8 @@ pub struct ProxyState {
     pub trusted: Vec<IpNet>,
     /// Credential verification.
     pub authenticator: Authenticator,
+    /// Signs the identity assertion sent upstream, when configured.
+    pub assertion: Option<AssertionSigner>,
     /// Upstreams by path prefix, longest first: (prefix, `scheme://authority`, name).
     pub upstreams: Vec<(String, String, String)>,
     /// The pooled upstream client.
@@ -176,6 +179,9 @@ async fn pipeline(
         &state.config.proxy.identity_header_prefix,
         IDENTITY_HEADERS,
     );
+    if let Some(signer) = &state.assertion {
+        headers::strip_identity_headers(headers_mut, "", &[signer.header_name().as_str()]);
+    }
     let client_ip = headers::forwarded(headers_mut, peer.ip(), &state.trusted, host.as_deref());
 
     // 2. Identify.
@@ -364,6 +370,24 @@ async fn pipeline(
 
     if ext_authz {
         let mut response = json_response(StatusCode::OK, &json!({ "decision": "allow" }));
+        if let Some(signer) = &state.assertion {
+            let asserted = asserted(
+                &identity,
+                &verdict,
+                &action,
+                &method,
+                normalized.path(),
+                None,
+            );
+            match signer.sign(&asserted) {
+                Ok(value) => {
+                    response
+                        .headers_mut()
+                        .insert(signer.header_name().clone(), value);
+                }
+                Err(detail) => return cannot_assert(&detail, verdict),
+            }
+        }
         for (name, value) in request.headers() {
             if name
                 .as_str()
@@ -404,6 +428,24 @@ async fn pipeline(
             verdict,
         );
     };
+    if let Some(signer) = &state.assertion {
+        let asserted = asserted(
+            &identity,
+            &verdict,
+            &action,
+            &method,
+            normalized.path(),
+            Some(name.as_str()),
+        );
+        match signer.sign(&asserted) {
+            Ok(value) => {
+                request
+                    .headers_mut()
+                    .insert(signer.header_name().clone(), value);
+            }
+            Err(detail) => return cannot_assert(&detail, verdict),
+        }
+    }
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
     let timeout = Duration::from_millis(state.config.proxy.upstream_timeout_ms);
@@ -438,6 +480,48 @@ async fn pipeline(
             )
         }
     }
+}
+
+/// What the identity assertion states about an allowed request.
+fn asserted<'a>(
+    identity: &'a Option<super::identity::Identity>,
+    verdict: &'a Verdict,
+    action: &'a str,
+    method: &'a str,
+    path: &'a str,
+    upstream: Option<&'a str>,
+) -> Asserted<'a> {
+    let auth = identity.as_ref().and_then(|identity| {
+        identity
+            .headers
+            .iter()
+            .find(|(name, _)| name == AUTH_METHOD_HEADER)
+            .map(|(_, value)| value.as_str())
+    });
+    Asserted {
+        principal: &verdict.principal,
+        auth,
+        action,
+        resource: &verdict.resource,
+        policies: &verdict.policies,
+        method,
+        path,
+        upstream,
+    }
+}
+
+/// Signing failed although the key signed at start: nothing is forwarded unvouched.
+fn cannot_assert(detail: &str, mut verdict: Verdict) -> (Response<ProxyBody>, Verdict) {
+    tracing::error!(%detail, "cannot sign the identity assertion");
+    verdict.status = 500;
+    verdict.reason = Some("cannot sign the identity assertion".to_string());
+    (
+        json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "error": { "code": "authz::proxy::internal", "message": "internal error" } }),
+        ),
+        verdict,
+    )
 }
 
 /// The method and target to authorize: the request's own, or in `ext_authz` mode behind a trusted

@@ -2,6 +2,7 @@
 //! demo upstream when asked, and serves connections until SIGTERM, which stops accepting, lets
 //! requests in flight finish and flushes the audit log.
 
+use super::assertion::AssertionSigner;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,6 +76,18 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         Err(error) => {
             eprintln!("error: invalid configuration: {error}");
             return Outcome::Failure;
+        }
+    };
+    let assertion = match &config.assertion {
+        None => None,
+        Some(settings) => {
+            match AssertionSigner::new(settings, &config.proxy.identity_header_prefix) {
+                Ok(signer) => Some(signer),
+                Err(message) => {
+                    eprintln!("error: invalid configuration: {message}");
+                    return Outcome::Failure;
+                }
+            }
         }
     };
     let tls = match &config.proxy.tls {
@@ -155,6 +168,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         config,
         trusted,
         authenticator,
+        assertion,
         upstreams,
         limiters: Mutex::new((1, limiters)),
     });

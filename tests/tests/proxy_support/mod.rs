@@ -127,7 +127,8 @@ pub struct TestKey {
     pub public_pem: Option<String>,
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
+/// DER bytes as PEM text with `label`.
+pub fn pem(label: &str, der: &[u8]) -> String {
     let body = STANDARD.encode(der);
     let lines: Vec<&str> = body
         .as_bytes()

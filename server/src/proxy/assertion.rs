@@ -1,0 +1,316 @@
+//! The signed identity assertion: a short-lived JWT the proxy adds to every request it lets
+//! through, for upstreams that want proof rather than trust in the network.
+//!
+//! The identity headers (`x-authz-principal`, …) are only as good as the path between the
+//! proxy and the upstream: anything else that can reach the upstream can set them. An upstream
+//! that verifies the assertion with the proxy's public key knows the request passed the proxy,
+//! for whom, and for what: the token names the principal, the action and resource the route
+//! gave, the determining policies, the method and normalized path, and the upstream it was
+//! minted for (`aud`), and it expires after `ttl_seconds`. Incoming headers of the same name, in
+//! every spelling, are removed like the other identity headers.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::header::{HeaderName, HeaderValue};
+use jsonwebtoken::{EncodingKey, Header};
+use serde::Deserialize;
+use serde_json::{json, Map, Value as Json};
+
+use super::headers::HOP_BY_HOP;
+
+/// `[assertion]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionConfig {
+    /// The JWS algorithm: `ES256`, `ES384`, `EdDSA`, `RS256`…`PS512`, or `HS256`…`HS512`.
+    pub algorithm: String,
+    /// The private key as PEM, or the HMAC secret.
+    pub key_file: PathBuf,
+    /// The `kid` of the token header, so that upstreams can pick the key from a JWKS.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// The `iss` claim.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+    /// The `aud` claim; by default the name of the upstream the request goes to. Required in
+    /// `ext_authz` mode, where the proxy does not know the upstream.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// How long the assertion is valid, in seconds (1 to 3600).
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u64,
+    /// The header that carries it; by default the identity header prefix followed by
+    /// `assertion` (`x-authz-assertion`).
+    #[serde(default)]
+    pub header: Option<String>,
+}
+
+fn default_issuer() -> String {
+    "authz-proxy".to_string()
+}
+
+fn default_ttl() -> u64 {
+    60
+}
+
+impl AssertionConfig {
+    /// Resolves a relative key path against the configuration file's directory.
+    pub fn resolve(&mut self, base: &Path) {
+        if self.key_file.is_relative() {
+            self.key_file = base.join(&self.key_file);
+        }
+    }
+
+    /// Checks what can be checked without reading the key.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::signing::algorithm(&self.algorithm)
+            .map_err(|message| format!("`assertion.algorithm`: {message}"))?;
+        if !(1..=3600).contains(&self.ttl_seconds) {
+            return Err("`assertion.ttl_seconds` must be between 1 and 3600".to_string());
+        }
+        if let Some(header) = &self.header {
+            let valid = HeaderName::from_bytes(header.as_bytes()).is_ok();
+            let reserved = HOP_BY_HOP.contains(&header.to_ascii_lowercase().as_str())
+                || ["authorization", "host", "content-length", "cookie"]
+                    .contains(&header.to_ascii_lowercase().as_str());
+            if !valid || reserved {
+                return Err(format!(
+                    "`assertion.header`: `{header}` cannot carry the assertion"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one assertion states about the request it travels with.
+pub struct Asserted<'a> {
+    /// `{"type", "id"}` of the principal.
+    pub principal: &'a Json,
+    /// The kind of credential (`jwt`, `api-key`, `mtls`), or `None` for the anonymous principal.
+    pub auth: Option<&'a str>,
+    /// The action the route gave.
+    pub action: &'a str,
+    /// `{"type", "id"}` of the resource the route gave.
+    pub resource: &'a Json,
+    /// The determining policies of the decision.
+    pub policies: &'a Json,
+    /// The request's method.
+    pub method: &'a str,
+    /// The normalized path, as forwarded.
+    pub path: &'a str,
+    /// The upstream's name, the default audience.
+    pub upstream: Option<&'a str>,
+}
+
+/// Signs assertions with the configured key.
+pub struct AssertionSigner {
+    header_name: HeaderName,
+    jws_header: Header,
+    key: EncodingKey,
+    issuer: String,
+    audience: Option<String>,
+    ttl_seconds: u64,
+}
+
+impl AssertionSigner {
+    /// Loads the key and signs one assertion to prove it works, so that a bad key stops the
+    /// proxy at start rather than failing requests.
+    pub fn new(config: &AssertionConfig, identity_prefix: &str) -> Result<AssertionSigner, String> {
+        config.validate()?;
+        let algorithm = crate::signing::algorithm(&config.algorithm)
+            .map_err(|message| format!("`assertion.algorithm`: {message}"))?;
+        let key = crate::signing::encoding_key(algorithm, &config.key_file)
+            .map_err(|message| format!("`assertion.key_file`: {message}"))?;
+        let name = config
+            .header
+            .clone()
+            .unwrap_or_else(|| format!("{identity_prefix}assertion"))
+            .to_ascii_lowercase();
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`assertion.header`: `{name}` is not a header name"))?;
+        let mut jws_header = Header::new(algorithm);
+        jws_header.kid = config.kid.clone();
+        let signer = AssertionSigner {
+            header_name,
+            jws_header,
+            key,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            ttl_seconds: config.ttl_seconds,
+        };
+        let probe = Asserted {
+            principal: &json!({ "type": "Probe", "id": "startup" }),
+            auth: None,
+            action: "probe",
+            resource: &json!({ "type": "Probe", "id": "startup" }),
+            policies: &json!([]),
+            method: "GET",
+            path: "/",
+            upstream: Some("probe"),
+        };
+        signer
+            .sign(&probe)
+            .map_err(|message| format!("`assertion.key_file`: cannot sign with it: {message}"))?;
+        Ok(signer)
+    }
+
+    /// The header that carries the assertion.
+    pub fn header_name(&self) -> &HeaderName {
+        &self.header_name
+    }
+
+    /// Signs the assertion for one request.
+    pub fn sign(&self, asserted: &Asserted) -> Result<HeaderValue, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|error| error.to_string())?
+            .as_secs();
+        let mut claims = Map::new();
+        claims.insert("iss".to_string(), json!(self.issuer));
+        claims.insert("sub".to_string(), json!(subject(asserted.principal)));
+        if let Some(audience) = self.audience.as_deref().or(asserted.upstream) {
+            claims.insert("aud".to_string(), json!(audience));
+        }
+        claims.insert("iat".to_string(), json!(now));
+        claims.insert("nbf".to_string(), json!(now));
+        claims.insert(
+            "exp".to_string(),
+            json!(now.saturating_add(self.ttl_seconds)),
+        );
+        claims.insert("jti".to_string(), json!(token_id()?));
+        claims.insert("principal".to_string(), asserted.principal.clone());
+        claims.insert(
+            "auth".to_string(),
+            json!(asserted.auth.unwrap_or("anonymous")),
+        );
+        claims.insert("action".to_string(), json!(asserted.action));
+        claims.insert("resource".to_string(), asserted.resource.clone());
+        claims.insert("policies".to_string(), asserted.policies.clone());
+        claims.insert("method".to_string(), json!(asserted.method));
+        claims.insert("path".to_string(), json!(asserted.path));
+        let token = jsonwebtoken::encode(&self.jws_header, &Json::Object(claims), &self.key)
+            .map_err(|error| error.to_string())?;
+        HeaderValue::from_str(&token).map_err(|error| error.to_string())
+    }
+}
+
+/// `User::"alice"`: the principal as the policy language writes an entity.
+fn subject(principal: &Json) -> String {
+    let ty = principal.get("type").and_then(Json::as_str).unwrap_or("");
+    let id = principal.get("id").and_then(Json::as_str).unwrap_or("");
+    format!("{ty}::{}", Json::from(id))
+}
+
+/// 128 random bits, hex: the `jti` that lets an upstream refuse a replayed assertion.
+fn token_id() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness".to_string())?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(header: Option<&str>, ttl_seconds: u64) -> AssertionConfig {
+        AssertionConfig {
+            algorithm: "HS256".to_string(),
+            key_file: PathBuf::from("unused"),
+            kid: None,
+            issuer: default_issuer(),
+            audience: None,
+            ttl_seconds,
+            header: header.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn reserved_headers_and_silly_lifetimes_are_refused() {
+        assert!(config(None, 60).validate().is_ok());
+        assert!(config(Some("x-proof"), 60).validate().is_ok());
+        for header in ["Authorization", "connection", "Host", "bad header"] {
+            let error = config(Some(header), 60).validate().unwrap_err();
+            assert!(error.contains("assertion.header"), "{error}");
+        }
+        for ttl in [0, 3601] {
+            let error = config(None, ttl).validate().unwrap_err();
+            assert!(error.contains("ttl_seconds"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_cannot_sign_stops_the_proxy_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = config(None, 60);
+        settings.key_file = dir.path().join("missing.pem");
+        let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
+        assert!(error.contains("`assertion.key_file`"), "{error}");
+        std::fs::write(dir.path().join("not-ec.pem"), "not a key").unwrap();
+        settings.algorithm = "ES256".to_string();
+        settings.key_file = dir.path().join("not-ec.pem");
+        let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
+        assert!(error.contains("`assertion.key_file`"), "{error}");
+        settings.algorithm = "none".to_string();
+        let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
+        assert!(error.contains("`assertion.algorithm`"), "{error}");
+    }
+
+    #[test]
+    fn an_assertion_verifies_with_the_key_and_states_the_request() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("secret"),
+            "0123456789abcdef0123456789abcdef\n",
+        )
+        .unwrap();
+        let mut settings = config(Some("X-Proof"), 120);
+        settings.key_file = dir.path().join("secret");
+        settings.audience = Some("orders".to_string());
+        let signer = AssertionSigner::new(&settings, "x-authz-").unwrap();
+        assert_eq!(signer.header_name().as_str(), "x-proof");
+        let principal = json!({ "type": "User", "id": "alice" });
+        let resource = json!({ "type": "Order", "id": "o1" });
+        let policies = json!(["owner-reads"]);
+        let value = signer
+            .sign(&Asserted {
+                principal: &principal,
+                auth: Some("api-key"),
+                action: "read",
+                resource: &resource,
+                policies: &policies,
+                method: "GET",
+                path: "/orders/o1",
+                upstream: Some("ignored-when-audience-is-set"),
+            })
+            .unwrap();
+        let key =
+            jsonwebtoken::DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef").unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["orders"]);
+        validation.set_issuer(&["authz-proxy"]);
+        let claims = jsonwebtoken::decode::<Json>(value.to_str().unwrap(), &key, &validation)
+            .unwrap()
+            .claims;
+        assert_eq!(claims["sub"], r#"User::"alice""#);
+        assert_eq!(claims["auth"], "api-key");
+        assert_eq!(claims["action"], "read");
+        assert_eq!(claims["resource"], resource);
+        assert_eq!(claims["policies"], policies);
+        assert_eq!(claims["path"], "/orders/o1");
+        assert_eq!(
+            claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+            120
+        );
+        assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn the_subject_is_written_as_an_entity() {
+        assert_eq!(
+            subject(&json!({"type": "User", "id": "al\"ice"})),
+            r#"User::"al\"ice""#
+        );
+    }
+}
