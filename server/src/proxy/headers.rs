@@ -59,13 +59,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// without allocating: this runs for every header of every request.
 fn folds_to(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len()
-        && name.bytes().zip(canonical.bytes()).all(|(a, b)| {
-            let a = match a {
-                b'_' | b'.' => b'-',
-                other => other.to_ascii_lowercase(),
-            };
-            a == b
-        })
+        && name
+            .bytes()
+            .zip(canonical.bytes())
+            .all(|(a, b)| fold(a) == b)
 }
 
 /// A header name compared with `-` for `_` and `.`, lower-case.
@@ -84,18 +81,36 @@ fn canonical(name: &str) -> String {
 /// Removes every header whose canonical name starts with `prefix` (such as `x-authz-`) or equals
 /// one of `exact` (such as `x-forwarded-user`); an empty prefix matches nothing.
 pub fn strip_identity_headers(headers: &mut HeaderMap, prefix: &str, exact: &[&str]) {
-    let prefix = canonical(prefix);
-    let exact: Vec<String> = exact.iter().map(|name| canonical(name)).collect();
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            let canonical = canonical(name.as_str());
-            (!prefix.is_empty() && canonical.starts_with(&prefix)) || exact.contains(&canonical)
+            let name = name.as_str().as_bytes();
+            (!prefix.is_empty()
+                && name.len() >= prefix.len()
+                && name
+                    .iter()
+                    .zip(prefix.as_bytes())
+                    .all(|(a, b)| fold(*a) == fold(*b)))
+                || exact.iter().any(|exact| {
+                    exact.len() == name.len()
+                        && name
+                            .iter()
+                            .zip(exact.as_bytes())
+                            .all(|(a, b)| fold(*a) == fold(*b))
+                })
         })
         .cloned()
         .collect();
     for name in doomed {
         headers.remove(name);
+    }
+}
+
+/// A header name byte with `_` and `.` read as `-`, lower-case.
+fn fold(byte: u8) -> u8 {
+    match byte {
+        b'_' | b'.' => b'-',
+        other => other.to_ascii_lowercase(),
     }
 }
 

@@ -28,6 +28,7 @@ use super::identity::mtls::PeerCertificate;
 use super::identity::{Authenticator, AUTH_METHOD_HEADER, IDENTITY_HEADERS};
 use super::limits::{self, Limiters};
 use super::normalize;
+use crate::serve::decision_log::Line;
 use crate::serve::state::{AppState, Snapshot};
 
 /// Everything the pipeline shares.
@@ -101,26 +102,30 @@ pub async fn handle(
         .map(str::to_string);
     let (response, verdict) = pipeline(&state, peer, client_cert.as_deref(), request).await;
     if let Some(log) = &state.app.decision_log {
-        let mut line = json!({
-            "time": SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-            "request_id": request_id,
-            "client": peer.ip().to_string(),
-            "method": method,
-            "target": target,
-            "status": verdict.status,
-            "decision": verdict.decision,
-            "principal": verdict.principal,
-            "action": verdict.action,
-            "resource": verdict.resource,
-            "policies": verdict.policies,
-            "errors": verdict.errors,
-            "reason": verdict.reason,
-            "latency_us": started.elapsed().as_micros() as u64,
-        });
-        if let (Some(cert), Some(object)) = (&client_cert, line.as_object_mut()) {
-            object.insert("client_cert".to_string(), json!(cert.name));
+        let mut line = Line::new();
+        line.u64(
+            "time",
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
+        .opt_str("request_id", request_id.as_deref())
+        .str("client", &peer.ip().to_string())
+        .str("method", &method)
+        .str("target", &target)
+        .u64("status", u64::from(verdict.status))
+        .str("decision", verdict.decision)
+        .json("principal", Some(&verdict.principal))
+        .json("action", Some(&verdict.action))
+        .json("resource", Some(&verdict.resource))
+        .json("policies", Some(&verdict.policies))
+        .json("errors", Some(&verdict.errors))
+        .opt_str("reason", verdict.reason.as_deref())
+        .u64("latency_us", started.elapsed().as_micros() as u64);
+        if let Some(cert) = &client_cert {
+            line.opt_str("client_cert", cert.name.as_deref());
         }
-        log.record(line.to_string()).await;
+        log.record(line.finish()).await;
     }
     Ok(response)
 }

@@ -21,6 +21,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::api_error::{json_response, ApiError};
+use super::decision_log::Line;
 use super::policies;
 use super::state::{AppState, Snapshot};
 
@@ -295,19 +296,21 @@ fn decide_loaded(
         .metrics
         .observe_latency(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
     let line = state.decision_log.as_ref().map(|_| {
-        json!({
-            "time": unix_millis(),
-            "request_id": request_id,
-            "principal": json.get("principal"),
-            "action": json.get("action"),
-            "resource": json.get("resource"),
-            "decision": body.get("decision"),
-            "policies": body.get("policies"),
-            "errors": body.get("errors"),
-            "latency_us": u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-            "generation": snapshot.generation,
-        })
-        .to_string()
+        Line::new()
+            .u64("time", unix_millis())
+            .str("request_id", request_id)
+            .json("principal", json.get("principal"))
+            .json("action", json.get("action"))
+            .json("resource", json.get("resource"))
+            .json("decision", body.get("decision"))
+            .json("policies", body.get("policies"))
+            .json("errors", body.get("errors"))
+            .u64(
+                "latency_us",
+                u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            )
+            .u64("generation", snapshot.generation)
+            .finish()
     });
     (body, line)
 }
