@@ -55,6 +55,8 @@
 #   THREADS      wrk threads in unpinned mode (default 2)
 #   MODES        "unpinned pinned" (default), or one of them
 #   DECISION_LOG 0 to skip the authz+log row
+#   ASSERTION    1 to add an "authz+assert" row: no decision log, and a signed identity assertion
+#                (`[assertion]`, ES256 with the shop's development key) on every forwarded request
 #   LATENCY      0 to skip the one-connection latency runs
 #   NO_BUILD=1   use target/release/authz as it is
 set -euo pipefail
@@ -69,6 +71,7 @@ threads="${THREADS:-2}"
 modes="${MODES:-unpinned pinned}"
 rounds="${ROUNDS:-3}"
 with_log="${DECISION_LOG:-1}"
+with_assertion="${ASSERTION:-0}"
 with_latency="${LATENCY:-1}"
 cores="$(nproc)"
 ticks_per_second="$(getconf CLK_TCK)"
@@ -266,6 +269,9 @@ EOF
     if [[ -n "$log" ]]; then
       printf '\n[decision_log]\npath = "%s"\n' "$log"
     fi
+    if [[ "$name" == authz+assert ]]; then
+      printf '\n[assertion]\nalgorithm = "ES256"\nkey_file = "%s"\n' "$shop/dev/dev-es256.pem"
+    fi
   } >"$work/$name/proxy.toml"
   # A free port can be taken between the probe and the bind: up to three attempts.
   local url="" attempt
@@ -368,6 +374,7 @@ say "authz: $("$authz" --version 2>/dev/null || echo "$authz") at $(git rev-pars
 
 targets=(authz)
 [[ "$with_log" == 1 ]] && targets+=(authz+log)
+[[ "$with_assertion" == 1 ]] && targets+=(authz+assert)
 targets+=(nginx)
 
 results=()
@@ -415,10 +422,15 @@ for mode in $modes; do
     start_authz authz+log "$workers" "$work/decisions.log" "${proxy_pin[@]}"
     verify authz+log "$authz_log_url"
   fi
+  if [[ "$with_assertion" == 1 ]]; then
+    start_authz authz+assert "$workers" "" "${proxy_pin[@]}"
+    verify authz+assert "$authz_assert_url"
+  fi
   start_nginx_proxy "$workers" "${proxy_pin[@]}"
   verify nginx "$nginx_url"
   declare -A url_of=([upstream]="$upstream_url" [authz]="$authz_url" [nginx]="$nginx_url")
   [[ "$with_log" == 1 ]] && url_of[authz+log]="$authz_log_url"
+  [[ "$with_assertion" == 1 ]] && url_of[authz+assert]="$authz_assert_url"
 
   # All servers stay up for the mode (the idle ones cost nothing); each round times every target
   # back to back, so slow drifts in the machine's load hit all alike.
