@@ -23,14 +23,30 @@ pub fn encoding_key(algorithm: Algorithm, path: &Path) -> Result<EncodingKey, St
     let key = match algorithm {
         Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
             let secret = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-            if secret.is_empty() {
-                return Err(format!("`{}` is empty", path.display()));
+            // RFC 7518 3.2: a key at least as long as the hash.
+            let minimum = match algorithm {
+                Algorithm::HS384 => 48,
+                Algorithm::HS512 => 64,
+                _ => 32,
+            };
+            if secret.len() < minimum {
+                return Err(format!(
+                    "`{}` holds {} bytes; a {algorithm:?} secret needs at least {minimum}",
+                    path.display(),
+                    secret.len()
+                ));
             }
             EncodingKey::from_secret(secret)
         }
         Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&bytes),
         Algorithm::EdDSA => EncodingKey::from_ed_pem(&bytes),
-        _ => EncodingKey::from_rsa_pem(&bytes),
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => EncodingKey::from_rsa_pem(&bytes),
+        other => return Err(format!("{other:?} keys are not supported for signing")),
     };
     key.map_err(|error| {
         format!(

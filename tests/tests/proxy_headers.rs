@@ -589,7 +589,11 @@ fn a_signed_identity_assertion_vouches_for_each_forwarded_request() {
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&["billing"]);
-    assert!(jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).is_err());
+    let error = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidAudience
+    );
 
     // Denied requests carry nothing upstream, assertion or otherwise.
     let before = proxy.upstream.count();
@@ -617,14 +621,72 @@ fn in_ext_authz_mode_the_assertion_comes_back_with_the_allow() {
         &[("Authorization", &alice), ("x_authz_assertion", "forged")],
     );
     assert_eq!(response.status, 200, "{}", response.text());
-    let token = response.header("x-authz-assertion").unwrap();
-    let claims = verify_assertion(token, &jwk, "orders").claims;
+    let assertions: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.to_ascii_lowercase().contains("assertion"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(assertions.len(), 1, "{:?}", response.headers);
+    let claims = verify_assertion(assertions[0], &jwk, "orders").claims;
     assert_eq!(claims["principal"]["id"], "alice");
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         60
     );
+    // Refusals carry no assertion: a policy denial (403) and an exhausted limit (429).
+    let response = proxy.request("GET", "/docs/d2", &[("Authorization", &alice)]);
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert_eq!(response.header("x-authz-assertion"), None);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = proxy.request("GET", "/ping", &[("Authorization", &alice)]);
+        if response.status == 429 {
+            assert_eq!(response.header("x-authz-assertion"), None);
+        } else {
+            assert!(response.header("x-authz-assertion").is_some());
+        }
+        statuses.push(response.status);
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
     proxy
         .upstream
         .assert_untouched("ext_authz with an assertion");
+}
+
+#[test]
+fn an_assertion_under_its_own_header_name_is_stripped_from_clients_too() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (key_path, jwk) = assertion_key(keys_dir.path());
+    let proxy = Proxy::start(Options {
+        extra: format!(
+            "[assertion]\nalgorithm = \"EdDSA\"\nkey_file = {:?}\nheader = \"X-Proof\"\n",
+            key_path.display().to_string()
+        ),
+        ..Options::default()
+    });
+    let alice = bearer(&user_token("alice"));
+    let response = proxy.request(
+        "GET",
+        "/docs/d1?full=1",
+        &[
+            ("Authorization", &alice),
+            ("X_Proof", "forged"),
+            ("x.proof", "forged"),
+            ("x-proof", "forged"),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = proxy.upstream.only();
+    let proofs: Vec<&str> = seen
+        .headers
+        .iter()
+        .filter(|(name, _)| name.to_ascii_lowercase().replace(['_', '.'], "-") == "x-proof")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(proofs.len(), 1, "{:?}", seen.headers);
+    assert_eq!(seen.header("x-authz-assertion"), None);
+    let claims = verify_assertion(proofs[0], &jwk, "app").claims;
+    assert_eq!(claims["path"], "/docs/d1");
+    assert_eq!(claims["query"], "full=1");
 }

@@ -353,6 +353,14 @@ fn a_body_longer_than_declared_or_chunked_is_bounded_too() {
     let mut client = server.client();
     let response = client.request("POST", "/v1/decide", &[], &vec![b' '; 1001]);
     assert_eq!(response.status, 413, "{}", response.text());
+    // A client that waits for `100 Continue` is refused at once and never invited to send.
+    let mut client = server.client();
+    let started = std::time::Instant::now();
+    let response = client
+        .send_raw(b"POST /v1/decide HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    assert_eq!(response.status, 413, "{}", response.text());
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
     let mut client = server.client();
     let ok = request("bob", "read", ("Document", "roadmap"));
     assert_eq!(verdict(&client.decide(&ok)).0, "allow");

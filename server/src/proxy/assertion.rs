@@ -17,7 +17,8 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde::Deserialize;
 use serde_json::{json, Map, Value as Json};
 
-use super::headers::HOP_BY_HOP;
+use super::headers::{name_starts_with, same_name, HOP_BY_HOP};
+use super::identity::IDENTITY_HEADERS;
 
 /// `[assertion]`
 #[derive(Clone, Debug, Deserialize)]
@@ -62,8 +63,10 @@ impl AssertionConfig {
         }
     }
 
-    /// Checks what can be checked without reading the key.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what can be checked without reading the key. `taken` are header names the proxy
+    /// reads or sets for other purposes (the API-key header), which the assertion must not
+    /// reuse.
+    pub fn validate(&self, taken: &[&str]) -> Result<(), String> {
         crate::signing::algorithm(&self.algorithm)
             .map_err(|message| format!("`assertion.algorithm`: {message}"))?;
         if !(1..=3600).contains(&self.ttl_seconds) {
@@ -71,18 +74,42 @@ impl AssertionConfig {
         }
         if let Some(header) = &self.header {
             let valid = HeaderName::from_bytes(header.as_bytes()).is_ok();
-            let reserved = HOP_BY_HOP.contains(&header.to_ascii_lowercase().as_str())
-                || ["authorization", "host", "content-length", "cookie"]
-                    .contains(&header.to_ascii_lowercase().as_str());
+            let reserved = HOP_BY_HOP
+                .iter()
+                .chain(RESERVED_HEADERS)
+                .chain(IDENTITY_HEADERS)
+                .chain(taken)
+                .any(|name| same_name(header, name))
+                || RESERVED_PREFIXES
+                    .iter()
+                    .any(|prefix| name_starts_with(header, prefix));
             if !valid || reserved {
                 return Err(format!(
-                    "`assertion.header`: `{header}` cannot carry the assertion"
+                    "`assertion.header`: `{header}` cannot carry the assertion (it is not a \
+                     header name, or HTTP or the proxy already uses it)"
                 ));
             }
         }
         Ok(())
     }
 }
+
+/// Headers that mean something else to HTTP, to the proxy or to the gateways around it.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "cookie",
+    "expect",
+    "forwarded",
+    "x-real-ip",
+    "x-request-id",
+    "retry-after",
+];
+
+/// Families of headers the proxy reads or sets.
+const RESERVED_PREFIXES: &[&str] = &["x-forwarded-", "x-original-", "ratelimit-"];
 
 /// What one assertion states about the request it travels with.
 pub struct Asserted<'a> {
@@ -100,6 +127,8 @@ pub struct Asserted<'a> {
     pub method: &'a str,
     /// The normalized path, as forwarded.
     pub path: &'a str,
+    /// The query string, as forwarded (without `?`; empty when there is none).
+    pub query: &'a str,
     /// The upstream's name, the default audience.
     pub upstream: Option<&'a str>,
 }
@@ -118,7 +147,6 @@ impl AssertionSigner {
     /// Loads the key and signs one assertion to prove it works, so that a bad key stops the
     /// proxy at start rather than failing requests.
     pub fn new(config: &AssertionConfig, identity_prefix: &str) -> Result<AssertionSigner, String> {
-        config.validate()?;
         let algorithm = crate::signing::algorithm(&config.algorithm)
             .map_err(|message| format!("`assertion.algorithm`: {message}"))?;
         let key = crate::signing::encoding_key(algorithm, &config.key_file)
@@ -148,6 +176,7 @@ impl AssertionSigner {
             policies: &json!([]),
             method: "GET",
             path: "/",
+            query: "",
             upstream: Some("probe"),
         };
         signer
@@ -190,6 +219,7 @@ impl AssertionSigner {
         claims.insert("policies".to_string(), asserted.policies.clone());
         claims.insert("method".to_string(), json!(asserted.method));
         claims.insert("path".to_string(), json!(asserted.path));
+        claims.insert("query".to_string(), json!(asserted.query));
         let token = jsonwebtoken::encode(&self.jws_header, &Json::Object(claims), &self.key)
             .map_err(|error| error.to_string())?;
         HeaderValue::from_str(&token).map_err(|error| error.to_string())
@@ -228,14 +258,28 @@ mod tests {
 
     #[test]
     fn reserved_headers_and_silly_lifetimes_are_refused() {
-        assert!(config(None, 60).validate().is_ok());
-        assert!(config(Some("x-proof"), 60).validate().is_ok());
-        for header in ["Authorization", "connection", "Host", "bad header"] {
-            let error = config(Some(header), 60).validate().unwrap_err();
+        assert!(config(None, 60).validate(&[]).is_ok());
+        assert!(config(Some("x-proof"), 60).validate(&[]).is_ok());
+        for header in [
+            "Authorization",
+            "connection",
+            "Host",
+            "bad header",
+            "content_length",
+            "Transfer.Encoding",
+            "x_authz_principal",
+            "X-Forwarded-Proto",
+            "x-original-uri",
+            "RateLimit-Remaining",
+            "x_api_key",
+        ] {
+            let error = config(Some(header), 60)
+                .validate(&["x-api-key"])
+                .unwrap_err();
             assert!(error.contains("assertion.header"), "{error}");
         }
         for ttl in [0, 3601] {
-            let error = config(None, ttl).validate().unwrap_err();
+            let error = config(None, ttl).validate(&[]).unwrap_err();
             assert!(error.contains("ttl_seconds"), "{error}");
         }
     }
@@ -252,6 +296,20 @@ mod tests {
         settings.key_file = dir.path().join("not-ec.pem");
         let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
         assert!(error.contains("`assertion.key_file`"), "{error}");
+        // A P-384 key reads as an EC key, but cannot sign ES256: the probe finds out.
+        let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+            &aws_lc_rs::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        )
+        .unwrap();
+        let der = pair.to_pkcs8v1().unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der.as_ref())
+        );
+        std::fs::write(dir.path().join("p384.pem"), pem).unwrap();
+        settings.key_file = dir.path().join("p384.pem");
+        let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
+        assert!(error.contains("cannot sign with it"), "{error}");
         settings.algorithm = "none".to_string();
         let error = AssertionSigner::new(&settings, "x-authz-").err().unwrap();
         assert!(error.contains("`assertion.algorithm`"), "{error}");
@@ -282,6 +340,7 @@ mod tests {
                 policies: &policies,
                 method: "GET",
                 path: "/orders/o1",
+                query: "full=1",
                 upstream: Some("ignored-when-audience-is-set"),
             })
             .unwrap();
@@ -299,6 +358,10 @@ mod tests {
         assert_eq!(claims["resource"], resource);
         assert_eq!(claims["policies"], policies);
         assert_eq!(claims["path"], "/orders/o1");
+        assert_eq!(claims["query"], "full=1");
+        assert_eq!(claims["method"], "GET");
+        assert_eq!(claims["principal"], principal);
+        assert_eq!(claims["nbf"], claims["iat"]);
         assert_eq!(
             claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
             120

@@ -161,7 +161,12 @@ impl ProxyConfig {
         config.check_mtls()?;
         if let Some(assertion) = &mut config.assertion {
             assertion.resolve(base);
-            assertion.validate()?;
+            let api_key_header = config
+                .identity
+                .api_keys
+                .as_ref()
+                .map(|api_keys| api_keys.header.as_str());
+            assertion.validate(api_key_header.as_slice())?;
             if config.proxy.mode == Mode::ExtAuthz && assertion.audience.is_none() {
                 return Err(
                     "`assertion.audience` is required in `ext_authz` mode, where the upstream is \

@@ -32,21 +32,21 @@ pub const HOP_BY_HOP: [&str; 9] = [
 /// that folds `_` and `.` into `-`, as CGI-style gateways do, would otherwise frame the body by a
 /// header the proxy did not, and read what follows it as a request of its own.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<String> = headers
+    let named: Vec<&str> = headers
         .get_all(hyper::header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .map(|name| canonical(name.trim()))
+        .map(str::trim)
         .filter(|name| !name.is_empty())
         .collect();
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
-            HOP_BY_HOP.iter().any(|hop| folds_to(name, hop))
-                || named.iter().any(|named| folds_to(name, named))
-                || (name != "content-length" && folds_to(name, "content-length"))
+            HOP_BY_HOP.iter().any(|hop| same_name(name, hop))
+                || named.iter().any(|named| same_name(name, named))
+                || (name != "content-length" && same_name(name, "content-length"))
         })
         .cloned()
         .collect();
@@ -55,49 +55,31 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Whether a header name reads as `canonical` (lower case, `-`) once `_` and `.` are `-`,
-/// without allocating: this runs for every header of every request.
-fn folds_to(name: &str, canonical: &str) -> bool {
-    name.len() == canonical.len()
-        && name
-            .bytes()
-            .zip(canonical.bytes())
-            .all(|(a, b)| fold(a) == b)
+/// Whether two header names are the same once `_` and `.` read as `-` and case is ignored, as
+/// upstream frameworks that fold them see it; without allocating, since this runs for every
+/// header of every request.
+pub fn same_name(name: &str, other: &str) -> bool {
+    name.len() == other.len() && name_starts_with(name, other)
 }
 
-/// A header name compared with `-` for `_` and `.`, lower-case.
-fn canonical(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c == '_' || c == '.' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect()
+/// Whether a header name starts with `prefix`, folded as in [`same_name`].
+pub fn name_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(a, b)| fold(a) == fold(b))
 }
 
 /// Removes every header whose canonical name starts with `prefix` (such as `x-authz-`) or equals
 /// one of `exact` (such as `x-forwarded-user`); an empty prefix matches nothing.
-pub fn strip_identity_headers(headers: &mut HeaderMap, prefix: &str, exact: &[&str]) {
+pub fn strip_identity_headers<S: AsRef<str>>(headers: &mut HeaderMap, prefix: &str, exact: &[S]) {
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            let name = name.as_str().as_bytes();
-            (!prefix.is_empty()
-                && name.len() >= prefix.len()
-                && name
-                    .iter()
-                    .zip(prefix.as_bytes())
-                    .all(|(a, b)| fold(*a) == fold(*b)))
-                || exact.iter().any(|exact| {
-                    exact.len() == name.len()
-                        && name
-                            .iter()
-                            .zip(exact.as_bytes())
-                            .all(|(a, b)| fold(*a) == fold(*b))
-                })
+            let name = name.as_str();
+            (!prefix.is_empty() && name_starts_with(name, prefix))
+                || exact.iter().any(|exact| same_name(name, exact.as_ref()))
         })
         .cloned()
         .collect();

@@ -3,9 +3,10 @@
 //!
 //! `server.rs` loads everything and accepts connections, which `workers.rs` serves on
 //! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
-//! `normalize`, `identity`, the runtime's route table and decision, `limits`, `headers`, `forward`;
-//! `assertion.rs` signs the optional identity assertion sent upstream; `tls.rs` is the TLS listener, whose verified client certificates `identity::mtls` maps to
-//! principals; `demo.rs` is the built-in upstream of the quickstart.
+//! `normalize`, `identity`, the runtime's route table and decision, `limits`, `headers`,
+//! `assertion` (the optional signed identity assertion), `forward`; `tls.rs` is the TLS listener,
+//! whose verified client certificates `identity::mtls` maps to principals; `demo.rs` is the
+//! built-in upstream of the quickstart.
 
 pub mod assertion;
 pub mod config;

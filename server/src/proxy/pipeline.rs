@@ -25,7 +25,7 @@ use super::config::{Mode, ProxyConfig};
 use super::forward::{self, ForwardError, ProxyBody, UpstreamClient};
 use super::headers;
 use super::identity::mtls::PeerCertificate;
-use super::identity::{Authenticator, AUTH_METHOD_HEADER, IDENTITY_HEADERS};
+use super::identity::{Authenticator, AUTH_METHOD_HEADER};
 use super::limits::{self, Limiters};
 use super::normalize;
 use crate::serve::decision_log::Line;
@@ -43,6 +43,9 @@ pub struct ProxyState {
     pub authenticator: Authenticator,
     /// Signs the identity assertion sent upstream, when configured.
     pub assertion: Option<AssertionSigner>,
+    /// The headers the proxy sets from verified identity (the identity headers and the
+    /// assertion's), removed from incoming requests in every spelling.
+    pub stripped_headers: Vec<String>,
     /// Upstreams by path prefix, longest first: (prefix, `scheme://authority`, name).
     pub upstreams: Vec<(String, String, String)>,
     /// The pooled upstream client.
@@ -102,28 +105,28 @@ pub async fn handle(
         .map(str::to_string);
     let (response, verdict) = pipeline(&state, peer, client_cert.as_deref(), request).await;
     if let Some(log) = &state.app.decision_log {
-        let mut line = Line::new();
-        line.u64(
-            "time",
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        )
-        .opt_str("request_id", request_id.as_deref())
-        .str("client", &peer.ip().to_string())
-        .str("method", &method)
-        .str("target", &target)
-        .u64("status", u64::from(verdict.status))
-        .str("decision", verdict.decision)
-        .json("principal", Some(&verdict.principal))
-        .json("action", Some(&verdict.action))
-        .json("resource", Some(&verdict.resource))
-        .json("policies", Some(&verdict.policies))
-        .json("errors", Some(&verdict.errors))
-        .opt_str("reason", verdict.reason.as_deref())
-        .u64("latency_us", started.elapsed().as_micros() as u64);
+        let mut line = Line::new()
+            .u64(
+                "time",
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64),
+            )
+            .opt_str("request_id", request_id.as_deref())
+            .str("client", &peer.ip().to_string())
+            .str("method", &method)
+            .str("target", &target)
+            .u64("status", u64::from(verdict.status))
+            .str("decision", verdict.decision)
+            .json("principal", Some(&verdict.principal))
+            .json("action", Some(&verdict.action))
+            .json("resource", Some(&verdict.resource))
+            .json("policies", Some(&verdict.policies))
+            .json("errors", Some(&verdict.errors))
+            .opt_str("reason", verdict.reason.as_deref())
+            .u64("latency_us", started.elapsed().as_micros() as u64);
         if let Some(cert) = &client_cert {
-            line.opt_str("client_cert", cert.name.as_deref());
+            line = line.opt_str("client_cert", cert.name.as_deref());
         }
         log.record(line.finish()).await;
     }
@@ -182,11 +185,8 @@ async fn pipeline(
     headers::strip_identity_headers(
         headers_mut,
         &state.config.proxy.identity_header_prefix,
-        IDENTITY_HEADERS,
+        &state.stripped_headers,
     );
-    if let Some(signer) = &state.assertion {
-        headers::strip_identity_headers(headers_mut, "", &[signer.header_name().as_str()]);
-    }
     let client_ip = headers::forwarded(headers_mut, peer.ip(), &state.trusted, host.as_deref());
 
     // 2. Identify.
@@ -375,23 +375,15 @@ async fn pipeline(
 
     if ext_authz {
         let mut response = json_response(StatusCode::OK, &json!({ "decision": "allow" }));
-        if let Some(signer) = &state.assertion {
-            let asserted = asserted(
-                &identity,
-                &verdict,
-                &action,
-                &method,
-                normalized.path(),
-                None,
-            );
-            match signer.sign(&asserted) {
-                Ok(value) => {
-                    response
-                        .headers_mut()
-                        .insert(signer.header_name().clone(), value);
-                }
-                Err(detail) => return cannot_assert(&detail, verdict),
-            }
+        if let Err(detail) = assert_identity(
+            state,
+            response.headers_mut(),
+            &identity,
+            &verdict,
+            &action,
+            (&method, &normalized, None),
+        ) {
+            return cannot_assert(&detail, verdict);
         }
         for (name, value) in request.headers() {
             if name
@@ -433,23 +425,15 @@ async fn pipeline(
             verdict,
         );
     };
-    if let Some(signer) = &state.assertion {
-        let asserted = asserted(
-            &identity,
-            &verdict,
-            &action,
-            &method,
-            normalized.path(),
-            Some(name.as_str()),
-        );
-        match signer.sign(&asserted) {
-            Ok(value) => {
-                request
-                    .headers_mut()
-                    .insert(signer.header_name().clone(), value);
-            }
-            Err(detail) => return cannot_assert(&detail, verdict),
-        }
+    if let Err(detail) = assert_identity(
+        state,
+        request.headers_mut(),
+        &identity,
+        &verdict,
+        &action,
+        (&method, &normalized, Some(name.as_str())),
+    ) {
+        return cannot_assert(&detail, verdict);
     }
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
@@ -487,15 +471,19 @@ async fn pipeline(
     }
 }
 
-/// What the identity assertion states about an allowed request.
-fn asserted<'a>(
-    identity: &'a Option<super::identity::Identity>,
-    verdict: &'a Verdict,
-    action: &'a str,
-    method: &'a str,
-    path: &'a str,
-    upstream: Option<&'a str>,
-) -> Asserted<'a> {
+/// Adds the signed identity assertion to `headers` when one is configured: for an allowed
+/// request, about to be forwarded to `upstream` (or answered 200 in `ext_authz` mode).
+fn assert_identity(
+    state: &ProxyState,
+    headers: &mut hyper::HeaderMap,
+    identity: &Option<super::identity::Identity>,
+    verdict: &Verdict,
+    action: &str,
+    (method, normalized, upstream): (&str, &normalize::Normalized, Option<&str>),
+) -> Result<(), String> {
+    let Some(signer) = &state.assertion else {
+        return Ok(());
+    };
     let auth = identity.as_ref().and_then(|identity| {
         identity
             .headers
@@ -503,16 +491,19 @@ fn asserted<'a>(
             .find(|(name, _)| name == AUTH_METHOD_HEADER)
             .map(|(_, value)| value.as_str())
     });
-    Asserted {
+    let value = signer.sign(&Asserted {
         principal: &verdict.principal,
         auth,
         action,
         resource: &verdict.resource,
         policies: &verdict.policies,
         method,
-        path,
+        path: normalized.path(),
+        query: normalized.query().unwrap_or(""),
         upstream,
-    }
+    })?;
+    headers.insert(signer.header_name().clone(), value);
+    Ok(())
 }
 
 /// Signing failed although the key signed at start: nothing is forwarded unvouched.

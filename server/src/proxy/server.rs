@@ -2,7 +2,6 @@
 //! demo upstream when asked, and serves connections until SIGTERM, which stops accepting, lets
 //! requests in flight finish and flushes the audit log.
 
-use super::assertion::AssertionSigner;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,8 +10,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
+use super::assertion::AssertionSigner;
 use super::config::ProxyConfig;
-use super::identity::Authenticator;
+use super::identity::{Authenticator, IDENTITY_HEADERS};
 use super::limits::Limiters;
 use super::pipeline::{self, ProxyState};
 use super::workers::Workers;
@@ -168,6 +168,15 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         config,
         trusted,
         authenticator,
+        stripped_headers: IDENTITY_HEADERS
+            .iter()
+            .map(|name| (*name).to_string())
+            .chain(
+                assertion
+                    .as_ref()
+                    .map(|signer| signer.header_name().as_str().to_string()),
+            )
+            .collect(),
         assertion,
         upstreams,
         limiters: Mutex::new((1, limiters)),

@@ -94,9 +94,15 @@ pub async fn read_body(request: hyper::Request<Incoming>, limit: usize) -> Resul
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
+    // A client that waits for `100 Continue` has sent nothing yet: refusing at once is enough
+    // (reading the body would invite it to send what is then thrown away).
+    let waits = request
+        .headers()
+        .get(hyper::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let mut body = request.into_body();
     if let Some(length) = declared.filter(|&length| length > limit as u64) {
-        if length <= DRAIN_MAX_BYTES {
+        if length <= DRAIN_MAX_BYTES && !waits {
             drain(&mut body).await;
         }
         return Err(ApiError::TooLarge { limit });
