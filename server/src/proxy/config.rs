@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::assertion::AssertionConfig;
 use super::identity::IdentityConfig;
+use super::shared_limits::SharedLimitsConfig;
 use crate::serve::config::{DecisionLogConfig, LogConfig, PoliciesConfig};
 
 /// Every setting of `authz proxy`.
@@ -41,6 +42,9 @@ pub struct ProxyConfig {
     /// A signed identity assertion (a short-lived JWT) sent upstream with each allowed request.
     #[serde(default)]
     pub assertion: Option<AssertionConfig>,
+    /// Rate limit counts shared by replicas in Redis; in memory without it.
+    #[serde(default)]
+    pub limits: Option<SharedLimitsConfig>,
 }
 
 /// `[proxy]`
@@ -174,6 +178,9 @@ impl ProxyConfig {
                         .to_string(),
                 );
             }
+        }
+        if let Some(limits) = &config.limits {
+            limits.validate()?;
         }
         if config.policies.dir.is_none() {
             return Err("`policies.dir` is required".to_string());

@@ -5,6 +5,7 @@
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers; an allowed request
 //! carries the same headers for the tightest of its limits. Limiter state lives in memory, per
 //! process; it survives policy reloads for limits whose name, count and period are unchanged.
+//! Replicas that must share their counts keep them in Redis instead (`shared_limits.rs`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -112,15 +113,7 @@ impl Limiters {
                     }
                 }
             };
-            let tighter = match &tightest {
-                None => true,
-                Some(current) => {
-                    (!verdict.allowed && current.allowed)
-                        || (verdict.allowed == current.allowed
-                            && verdict.remaining < current.remaining)
-                }
-            };
-            if tighter {
+            if tighter(&verdict, tightest.as_ref()) {
                 tightest = Some(verdict);
             }
         }
@@ -131,6 +124,18 @@ impl Limiters {
     pub fn retain_recent(&self) {
         for state in self.by_name.values() {
             state.limiter.retain_recent();
+        }
+    }
+}
+
+/// Whether `verdict` is tighter than `current`: a denial before an allowance, then fewer requests
+/// left.
+pub fn tighter(verdict: &Verdict, current: Option<&Verdict>) -> bool {
+    match current {
+        None => true,
+        Some(current) => {
+            (!verdict.allowed && current.allowed)
+                || (verdict.allowed == current.allowed && verdict.remaining < current.remaining)
         }
     }
 }
@@ -149,7 +154,8 @@ fn quota(count: u64, period_seconds: u64) -> Quota {
     Quota::with_period(per_cell).map_or(Quota::per_second(burst), |quota| quota.allow_burst(burst))
 }
 
-fn seconds_up(wait: Duration) -> u64 {
+/// Whole seconds to wait, rounded up (at least 1).
+pub fn seconds_up(wait: Duration) -> u64 {
     let whole = wait.as_secs();
     if wait.subsec_nanos() > 0 {
         whole + 1

@@ -3,7 +3,8 @@
 //!
 //! `server.rs` loads everything and accepts connections, which `workers.rs` serves on
 //! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
-//! `normalize`, `identity`, the runtime's route table and decision, `limits`, `headers`,
+//! `normalize`, `identity`, the runtime's route table and decision, `limits` (in memory, or
+//! `shared_limits` in Redis through `resp`), `headers`,
 //! `assertion` (the optional signed identity assertion), `forward`; `tls.rs` is the TLS listener,
 //! whose verified client certificates `identity::mtls` maps to principals; `demo.rs` is the
 //! built-in upstream of the quickstart.
@@ -17,7 +18,9 @@ pub mod identity;
 pub mod limits;
 pub mod normalize;
 pub mod pipeline;
+pub mod resp;
 pub mod schema_check;
 pub mod server;
+pub mod shared_limits;
 pub mod tls;
 pub mod workers;

@@ -28,6 +28,7 @@ use super::identity::mtls::PeerCertificate;
 use super::identity::{Authenticator, AUTH_METHOD_HEADER};
 use super::limits::{self, Limiters};
 use super::normalize;
+use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use crate::serve::decision_log::Line;
 use crate::serve::state::{AppState, Snapshot};
 
@@ -52,6 +53,8 @@ pub struct ProxyState {
     pub client: UpstreamClient,
     /// Rate limiters, rebuilt when the policy generation changes.
     pub limiters: Mutex<(u64, Arc<Limiters>)>,
+    /// Rate limits kept in Redis, shared with other replicas; when set, `limiters` is unused.
+    pub shared_limits: Option<SharedLimits>,
 }
 
 /// What the audit line records of one request.
@@ -348,7 +351,27 @@ async fn pipeline(
     }
 
     // 5. Limit.
-    let limit = enforce_limits(state, &snapshot, &explained);
+    let limit = match enforce_limits(state, &snapshot, &explained).await {
+        Ok(limit) => limit,
+        Err(Unavailable) => {
+            // Gateways treat a 5xx from their authorization service as a failure that
+            // `failure_mode_allow` may let through: in `ext_authz` mode the refusal is a 429.
+            let status = if ext_authz {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            verdict.status = status.as_u16();
+            verdict.decision = "limited";
+            verdict.reason = Some("rate limits unavailable".to_string());
+            let body = json!({ "decision": "deny", "reasons": ["rate limits are unavailable; try again shortly"] });
+            let mut response = json_response(status, &body);
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return (response, verdict);
+        }
+    };
     if let Some(limit) = &limit {
         if !limit.allowed {
             verdict.status = 429;
@@ -659,18 +682,40 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 }
 
 /// Counts the request against the obligations of the decision.
-fn enforce_limits(
+async fn enforce_limits(
     state: &ProxyState,
     snapshot: &Snapshot,
     explained: &Json,
-) -> Option<limits::Verdict> {
-    let obligations = explained.get("obligations").and_then(Json::as_array)?;
+) -> Result<Option<limits::Verdict>, Unavailable> {
+    let Some(obligations) = explained.get("obligations").and_then(Json::as_array) else {
+        return Ok(None);
+    };
     if obligations.is_empty() {
-        return None;
+        return Ok(None);
+    }
+    let borrowed: Vec<limits::Obligation<'_>> = obligations
+        .iter()
+        .map(|o| limits::Obligation {
+            limit: o.get("limit").and_then(Json::as_str).unwrap_or(""),
+            key: o.get("key").and_then(Json::as_str).unwrap_or(""),
+        })
+        .collect();
+    if let Some(shared) = &state.shared_limits {
+        let declared: Vec<Declared<'_>> = snapshot
+            .program
+            .limits
+            .iter()
+            .map(|limit| Declared {
+                name: &limit.name,
+                count: limit.count,
+                period_seconds: limit.period_seconds,
+            })
+            .collect();
+        return shared.check(&declared, &borrowed).await;
     }
     let limiters = {
         let Ok(mut current) = state.limiters.lock() else {
-            return None;
+            return Ok(None);
         };
         if current.0 != snapshot.generation {
             let declared: Vec<(String, u64, u64)> = snapshot
@@ -684,14 +729,7 @@ fn enforce_limits(
         }
         current.1.clone()
     };
-    let borrowed: Vec<limits::Obligation<'_>> = obligations
-        .iter()
-        .map(|o| limits::Obligation {
-            limit: o.get("limit").and_then(Json::as_str).unwrap_or(""),
-            key: o.get("key").and_then(Json::as_str).unwrap_or(""),
-        })
-        .collect();
-    limiters.check(&borrowed)
+    Ok(limiters.check(&borrowed))
 }
 
 fn rate_limit_headers(headers: &mut hyper::HeaderMap, limit: &limits::Verdict) {

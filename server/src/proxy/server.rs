@@ -15,6 +15,7 @@ use super::config::ProxyConfig;
 use super::identity::{Authenticator, IDENTITY_HEADERS};
 use super::limits::Limiters;
 use super::pipeline::{self, ProxyState};
+use super::shared_limits::{OnError, SharedLimits};
 use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
@@ -89,6 +90,25 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                 }
             }
         }
+    };
+    let shared_limits = match &config.limits {
+        None => None,
+        Some(settings) => match SharedLimits::new(settings) {
+            Ok(shared) => {
+                if let Err(message) = shared.probe().await {
+                    if settings.on_error == OnError::Deny {
+                        eprintln!("error: {message}");
+                        return Outcome::Failure;
+                    }
+                    tracing::warn!(%message, "starting anyway: `limits.on_error = \"allow\"`");
+                }
+                Some(shared)
+            }
+            Err(message) => {
+                eprintln!("error: invalid configuration: {message}");
+                return Outcome::Failure;
+            }
+        },
     };
     let tls = match &config.proxy.tls {
         None => None,
@@ -180,6 +200,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         assertion,
         upstreams,
         limiters: Mutex::new((1, limiters)),
+        shared_limits,
     });
     // Idle limiter keys are forgotten once a minute, bounding memory.
     let sweeper = proxy.clone();
