@@ -55,8 +55,10 @@
 #   THREADS      wrk threads in unpinned mode (default 2)
 #   MODES        "unpinned pinned" (default), or one of them
 #   DECISION_LOG 0 to skip the authz+log row
-#   ASSERTION    1 to add an "authz+assert" row: no decision log, and a signed identity assertion
-#                (`[assertion]`, ES256 with the shop's development key) on every forwarded request
+#   ASSERTION    1 to add two rows without decision log and with a signed identity assertion
+#                (`[assertion]`, ES256 with the shop's development key) on every forwarded request:
+#                "authz+assert" (`scope = "request"`, one signature per request) and
+#                "authz+idassert" (`scope = "identity"`, one signature per principal and half TTL)
 #   LATENCY      0 to skip the one-connection latency runs
 #   NO_BUILD=1   use target/release/authz as it is
 set -euo pipefail
@@ -272,6 +274,9 @@ EOF
     if [[ "$name" == authz+assert ]]; then
       printf '\n[assertion]\nalgorithm = "ES256"\nkey_file = "%s"\n' "$shop/dev/dev-es256.pem"
     fi
+    if [[ "$name" == authz+idassert ]]; then
+      printf '\n[assertion]\nalgorithm = "ES256"\nkey_file = "%s"\nscope = "identity"\n' "$shop/dev/dev-es256.pem"
+    fi
   } >"$work/$name/proxy.toml"
   # A free port can be taken between the probe and the bind: up to three attempts.
   local url="" attempt
@@ -374,7 +379,7 @@ say "authz: $("$authz" --version 2>/dev/null || echo "$authz") at $(git rev-pars
 
 targets=(authz)
 [[ "$with_log" == 1 ]] && targets+=(authz+log)
-[[ "$with_assertion" == 1 ]] && targets+=(authz+assert)
+[[ "$with_assertion" == 1 ]] && targets+=(authz+assert authz+idassert)
 targets+=(nginx)
 
 results=()
@@ -425,12 +430,17 @@ for mode in $modes; do
   if [[ "$with_assertion" == 1 ]]; then
     start_authz authz+assert "$workers" "" "${proxy_pin[@]}"
     verify authz+assert "$authz_assert_url"
+    start_authz authz+idassert "$workers" "" "${proxy_pin[@]}"
+    verify authz+idassert "$authz_idassert_url"
   fi
   start_nginx_proxy "$workers" "${proxy_pin[@]}"
   verify nginx "$nginx_url"
   declare -A url_of=([upstream]="$upstream_url" [authz]="$authz_url" [nginx]="$nginx_url")
   [[ "$with_log" == 1 ]] && url_of[authz+log]="$authz_log_url"
-  [[ "$with_assertion" == 1 ]] && url_of[authz+assert]="$authz_assert_url"
+  if [[ "$with_assertion" == 1 ]]; then
+    url_of[authz+assert]="$authz_assert_url"
+    url_of[authz+idassert]="$authz_idassert_url"
+  fi
 
   # All servers stay up for the mode (the idle ones cost nothing); each round times every target
   # back to back, so slow drifts in the machine's load hit all alike.

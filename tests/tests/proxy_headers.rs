@@ -690,3 +690,36 @@ fn an_assertion_under_its_own_header_name_is_stripped_from_clients_too() {
     assert_eq!(claims["path"], "/docs/d1");
     assert_eq!(claims["query"], "full=1");
 }
+
+#[test]
+fn an_identity_scoped_assertion_is_signed_once_per_principal() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let (key_path, jwk) = assertion_key(keys_dir.path());
+    let proxy = Proxy::start(Options {
+        extra: format!(
+            "[assertion]\nalgorithm = \"EdDSA\"\nkey_file = {:?}\nscope = \"identity\"\n",
+            key_path.display().to_string()
+        ),
+        ..Options::default()
+    });
+    let alice = bearer(&user_token("alice"));
+    let bob = bearer(&user_token("bob"));
+    for (authorization, target) in [
+        (&alice, "/docs/d1"),
+        (&alice, "/public/readme"),
+        (&bob, "/public/readme"),
+    ] {
+        let response = proxy.request("GET", target, &[("Authorization", authorization)]);
+        assert_eq!(response.status, 200, "{target}: {}", response.text());
+    }
+    let seen = proxy.upstream.seen();
+    let tokens: Vec<&str> = seen
+        .iter()
+        .map(|request| request.header("x-authz-assertion").unwrap())
+        .collect();
+    assert_eq!(tokens[0], tokens[1], "alice's assertion is reused");
+    assert_ne!(tokens[1], tokens[2], "bob gets his own");
+    let claims = verify_assertion(tokens[2], &jwk, "app").claims;
+    assert_eq!(claims["principal"]["id"], "bob");
+    assert!(claims.get("path").is_none() && claims.get("jti").is_none());
+}

@@ -7,9 +7,12 @@
 //! for whom, and for what: the token names the principal, the action and resource the route
 //! gave, the determining policies, the method and normalized path, and the upstream it was
 //! minted for (`aud`), and it expires after `ttl_seconds`. Incoming headers of the same name, in
-//! every spelling, are removed like the other identity headers.
+//! every spelling, are removed like the other identity headers. With `scope = "identity"` it
+//! names only the principal and the audience, and one signature serves many requests.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::header::{HeaderName, HeaderValue};
@@ -45,7 +48,27 @@ pub struct AssertionConfig {
     /// `assertion` (`x-authz-assertion`).
     #[serde(default)]
     pub header: Option<String>,
+    /// What one assertion vouches for: `request` (default) or `identity`.
+    #[serde(default)]
+    pub scope: Scope,
 }
+
+/// What one assertion vouches for.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// This request: who, the action, resource and policies, method, path and query, and a
+    /// fresh `jti`. One signature per request.
+    #[default]
+    Request,
+    /// Who, for whom (`aud`), until `exp`: the same assertion serves every request of that
+    /// principal to that upstream until half its lifetime is over (as Oathkeeper's `id_token`
+    /// mutator caches), so signing leaves the hot path.
+    Identity,
+}
+
+/// How many identity-scoped assertions are cached before the cache starts over.
+const MAX_CACHED: usize = 10_000;
 
 fn default_issuer() -> String {
     "authz-proxy".to_string()
@@ -141,6 +164,10 @@ pub struct AssertionSigner {
     issuer: String,
     audience: Option<String>,
     ttl_seconds: u64,
+    scope: Scope,
+    /// Identity-scoped assertions by audience, auth and principal: the header value and when
+    /// it was signed.
+    cache: Mutex<HashMap<String, (HeaderValue, u64)>>,
 }
 
 impl AssertionSigner {
@@ -167,6 +194,8 @@ impl AssertionSigner {
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
             ttl_seconds: config.ttl_seconds,
+            scope: config.scope,
+            cache: Mutex::new(HashMap::new()),
         };
         let probe = Asserted {
             principal: &json!({ "type": "Probe", "id": "startup" }),
@@ -190,12 +219,41 @@ impl AssertionSigner {
         &self.header_name
     }
 
-    /// Signs the assertion for one request.
+    /// The assertion for one request: signed now, or with `scope = "identity"`, taken from the
+    /// cache while less than half its lifetime has passed.
     pub fn sign(&self, asserted: &Asserted) -> Result<HeaderValue, String> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|error| error.to_string())?
             .as_secs();
+        if self.scope == Scope::Request {
+            return self.sign_now(asserted, now);
+        }
+        let key = format!(
+            "{}\n{}\n{}",
+            self.audience.as_deref().or(asserted.upstream).unwrap_or(""),
+            asserted.auth.unwrap_or(""),
+            asserted.principal
+        );
+        let fresh = |signed: u64| now.saturating_sub(signed).saturating_mul(2) < self.ttl_seconds;
+        if let Ok(cache) = self.cache.lock() {
+            if let Some((value, signed)) = cache.get(&key) {
+                if fresh(*signed) {
+                    return Ok(value.clone());
+                }
+            }
+        }
+        let value = self.sign_now(asserted, now)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= MAX_CACHED {
+                cache.clear();
+            }
+            cache.insert(key, (value.clone(), now));
+        }
+        Ok(value)
+    }
+
+    fn sign_now(&self, asserted: &Asserted, now: u64) -> Result<HeaderValue, String> {
         let mut claims = Map::new();
         claims.insert("iss".to_string(), json!(self.issuer));
         claims.insert("sub".to_string(), json!(subject(asserted.principal)));
@@ -208,18 +266,20 @@ impl AssertionSigner {
             "exp".to_string(),
             json!(now.saturating_add(self.ttl_seconds)),
         );
-        claims.insert("jti".to_string(), json!(token_id()?));
         claims.insert("principal".to_string(), asserted.principal.clone());
         claims.insert(
             "auth".to_string(),
             json!(asserted.auth.unwrap_or("anonymous")),
         );
-        claims.insert("action".to_string(), json!(asserted.action));
-        claims.insert("resource".to_string(), asserted.resource.clone());
-        claims.insert("policies".to_string(), asserted.policies.clone());
-        claims.insert("method".to_string(), json!(asserted.method));
-        claims.insert("path".to_string(), json!(asserted.path));
-        claims.insert("query".to_string(), json!(asserted.query));
+        if self.scope == Scope::Request {
+            claims.insert("jti".to_string(), json!(token_id()?));
+            claims.insert("action".to_string(), json!(asserted.action));
+            claims.insert("resource".to_string(), asserted.resource.clone());
+            claims.insert("policies".to_string(), asserted.policies.clone());
+            claims.insert("method".to_string(), json!(asserted.method));
+            claims.insert("path".to_string(), json!(asserted.path));
+            claims.insert("query".to_string(), json!(asserted.query));
+        }
         let token = jsonwebtoken::encode(&self.jws_header, &Json::Object(claims), &self.key)
             .map_err(|error| error.to_string())?;
         HeaderValue::from_str(&token).map_err(|error| error.to_string())
@@ -253,6 +313,7 @@ mod tests {
             audience: None,
             ttl_seconds,
             header: header.map(str::to_string),
+            scope: Scope::Request,
         }
     }
 
@@ -367,6 +428,56 @@ mod tests {
             120
         );
         assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn identity_scoped_assertions_are_reused_per_principal_and_audience() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("secret"),
+            "0123456789abcdef0123456789abcdef",
+        )
+        .unwrap();
+        let mut settings = config(None, 120);
+        settings.key_file = dir.path().join("secret");
+        settings.scope = Scope::Identity;
+        let signer = AssertionSigner::new(&settings, "x-authz-").unwrap();
+        let alice = json!({ "type": "User", "id": "alice" });
+        let bob = json!({ "type": "User", "id": "bob" });
+        let nothing = json!(null);
+        let asserted = |principal, path, upstream| Asserted {
+            principal,
+            auth: Some("jwt"),
+            action: "read",
+            resource: &nothing,
+            policies: &nothing,
+            method: "GET",
+            path,
+            query: "",
+            upstream: Some(upstream),
+        };
+        let first = signer.sign(&asserted(&alice, "/a", "orders")).unwrap();
+        assert_eq!(
+            signer.sign(&asserted(&alice, "/b", "orders")).unwrap(),
+            first
+        );
+        assert_ne!(signer.sign(&asserted(&bob, "/a", "orders")).unwrap(), first);
+        assert_ne!(
+            signer.sign(&asserted(&alice, "/a", "billing")).unwrap(),
+            first
+        );
+        let key =
+            jsonwebtoken::DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef").unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_audience(&["orders"]);
+        let claims = jsonwebtoken::decode::<Json>(first.to_str().unwrap(), &key, &validation)
+            .unwrap()
+            .claims;
+        assert_eq!(claims["principal"], alice);
+        assert_eq!(claims["auth"], "jwt");
+        for request_claim in ["jti", "path", "method", "action", "resource", "policies"] {
+            assert!(claims.get(request_claim).is_none(), "{request_claim}");
+        }
     }
 
     #[test]
