@@ -758,22 +758,10 @@ impl Builder<'_, '_> {
                 out.push(Doc::Space);
                 self.operand(out, rhs, rhs_min);
             }
-            ExprKind::If {
-                cond,
-                then_branch,
-                else_branch,
-            } => {
-                self.token(out, start, "if");
-                out.push(Doc::Space);
-                self.expr(out, cond);
-                out.push(Doc::Space);
-                self.token(out, then_branch.span.start, "then");
-                out.push(Doc::Space);
-                self.expr(out, then_branch);
-                out.push(Doc::Space);
-                self.token(out, else_branch.span.start, "else");
-                out.push(Doc::Space);
-                self.expr(out, else_branch);
+            ExprKind::If { .. } => {
+                let mut chain = Vec::new();
+                self.if_chain(&mut chain, expr);
+                out.push(group(chain));
             }
             ExprKind::Set(elements) => self.delimited(
                 out,
@@ -796,6 +784,19 @@ impl Builder<'_, '_> {
                     builder.expr(out, value);
                 },
             ),
+            ExprKind::Paren(inner) if breakable(inner) => {
+                // `(` and `)` on lines of their own, the contents indented, when they do not fit.
+                let mut docs = Vec::new();
+                self.token(&mut docs, start, "(");
+                let mut contents = Vec::new();
+                self.line_before(&mut contents, inner.span.start, Doc::SoftLine);
+                self.expr(&mut contents, inner);
+                self.comments_before_closer(&mut contents, close);
+                docs.push(Doc::Nest(contents));
+                docs.push(Doc::SoftLine);
+                docs.push(text(")"));
+                out.push(group(docs));
+            }
             ExprKind::Paren(inner) => {
                 self.token(out, start, "(");
                 self.expr(out, inner);
@@ -816,6 +817,19 @@ impl Builder<'_, '_> {
             self.expr(out, expr);
             return;
         }
+        if breakable(expr) {
+            // As `ExprKind::Paren` lays out a conditional, so that parentheses the formatter adds
+            // look like parentheses written in the source.
+            let mut contents = vec![Doc::SoftLine];
+            self.expr(&mut contents, expr);
+            out.push(group(vec![
+                text("("),
+                Doc::Nest(contents),
+                Doc::SoftLine,
+                text(")"),
+            ]));
+            return;
+        }
         out.push(text("("));
         self.expr(out, expr);
         out.push(text(")"));
@@ -832,6 +846,49 @@ impl Builder<'_, '_> {
             |arg| arg.span.start,
             |builder, out, arg| builder.expr(out, arg),
         );
+    }
+
+    /// `if c then a else if d then b else e` on one line when it fits, else one branch per line,
+    /// each `else if` starting a line of its own:
+    ///
+    /// ```text
+    /// if c then
+    ///     a
+    /// else if d then
+    ///     b
+    /// else
+    ///     e
+    /// ```
+    fn if_chain(&mut self, out: &mut Vec<Doc>, expr: &ast::Expr) {
+        let ExprKind::If {
+            cond,
+            then_branch,
+            else_branch,
+        } = &expr.kind
+        else {
+            self.expr(out, expr);
+            return;
+        };
+        self.token(out, expr.span.start, "if");
+        out.push(Doc::Space);
+        self.expr(out, cond);
+        out.push(Doc::Space);
+        self.token(out, then_branch.span.start, "then");
+        let mut then_docs = Vec::new();
+        then_docs.push(Doc::Line);
+        self.expr(&mut then_docs, then_branch);
+        out.push(Doc::Nest(then_docs));
+        self.line_before(out, else_branch.span.start, Doc::Line);
+        self.token(out, else_branch.span.start, "else");
+        if matches!(else_branch.kind, ExprKind::If { .. }) {
+            out.push(Doc::Space);
+            self.if_chain(out, else_branch);
+        } else {
+            let mut else_docs = Vec::new();
+            else_docs.push(Doc::Line);
+            self.expr(&mut else_docs, else_branch);
+            out.push(Doc::Nest(else_docs));
+        }
     }
 
     /// A left-associative chain of `&&` or of `||`, broken before each operator when it does not
@@ -864,6 +921,13 @@ impl Builder<'_, '_> {
         }
         out.push(group(vec![Doc::Nest(first_docs), Doc::Nest(rest)]));
     }
+}
+
+/// Whether parentheses around an expression may go on lines of their own: around a conditional,
+/// which then often fits on one line between them. (An `&&`/`||` chain breaks well inside its
+/// parentheses as it is.)
+fn breakable(expr: &ast::Expr) -> bool {
+    matches!(expr.kind, ExprKind::If { .. })
 }
 
 /// The position that the item's keyword takes for placing comments: that of the first node
