@@ -529,3 +529,52 @@ fn an_upstream_that_stalls_in_its_body_does_not_hold_the_client_forever() {
         started.elapsed()
     );
 }
+
+/// Sends the head of a request, then `pieces` of its body with `pause` between them, and reads
+/// the response until the proxy closes the connection (the request asks it to).
+fn trickle(proxy: &Proxy, length: usize, pieces: &[&[u8]], pause: Duration) -> (String, Duration) {
+    let alice = bearer(&user_token("alice"));
+    let mut stream = TcpStream::connect(proxy.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let head = format!(
+        "POST /docs/d1 HTTP/1.1\r\nHost: {}\r\nAuthorization: {alice}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n",
+        proxy.address()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    for piece in pieces {
+        std::thread::sleep(pause);
+        stream.write_all(piece).unwrap();
+    }
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_client_that_stalls_its_body_gets_408_and_a_slow_steady_one_gets_through() {
+    let proxy = Proxy::start(Options {
+        proxy: "upstream_timeout_ms = 400".to_string(),
+        ..Options::default()
+    });
+    // Announces 100 bytes, sends 5, then nothing: 408 about 400 ms later, not a hang.
+    let (answer, waited) = trickle(&proxy, 100, &[b"hello"], Duration::ZERO);
+    assert_eq!(statuses(&answer), vec![408], "{answer}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    assert!(answer.contains("authz::proxy::request_timeout"), "{answer}");
+    // Ten bytes 150 ms apart: 1.5 s in all, far over the timeout, but never silent that long.
+    let digits: Vec<[u8; 1]> = (b'0'..=b'9').map(|digit| [digit]).collect();
+    let pieces: Vec<&[u8]> = digits.iter().map(|digit| &digit[..]).collect();
+    let (answer, _) = trickle(&proxy, 10, &pieces, Duration::from_millis(150));
+    assert_eq!(statuses(&answer), vec![200], "{answer}");
+    let seen = proxy.upstream.seen();
+    assert_eq!(seen.last().unwrap().body, b"0123456789");
+    let audit = proxy.audit();
+    assert!(audit.iter().any(|line| line["status"] == 408));
+    assert_eq!(proxy.get_as(&user_token("alice"), "/docs/d1").status, 200);
+}

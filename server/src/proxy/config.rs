@@ -62,8 +62,9 @@ pub struct ProxySettings {
     pub identity_header_prefix: String,
     /// The principal of requests without credentials; without it they are answered 401.
     pub anonymous: Option<EntityRef>,
-    /// Milliseconds to wait for an upstream's response headers before answering 504, and for
-    /// each further piece of its body before closing the client's connection.
+    /// Milliseconds to wait for an upstream's response headers (once the client has sent its
+    /// body) before answering 504, for each further piece of its body before closing the client's
+    /// connection, and for each piece of the client's body before answering 408.
     pub upstream_timeout_ms: u64,
     /// Milliseconds to wait for a connection to an upstream before answering 502.
     pub connect_timeout_ms: u64,

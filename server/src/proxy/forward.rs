@@ -2,11 +2,14 @@
 //! over a pooled HTTP/1.1 client; bodies stream both ways. An upstream that refuses or drops the
 //! connection is a 502, one that does not answer in time a 504; neither leaks internal details.
 //! An upstream that falls silent in the middle of its body for as long is cut off, and the
-//! client's connection closed, rather than held open for ever.
+//! client's connection closed, rather than held open for ever; likewise a client that falls
+//! silent in the middle of the body it sends is answered 408 and the upstream request abandoned.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,7 +27,7 @@ pub type ProxyBody = BoxBody<Bytes, BodyError>;
 /// Why a response body broke off.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-type HyperClient = Client<HttpConnector, Incoming>;
+type HyperClient = Client<HttpConnector, IdleTimeout>;
 
 /// The upstream client: pooled HTTP/1.1 connections, one pool per thread, so that a request and
 /// the upstream connection it uses are served by the same thread (see [`super::workers`]); a
@@ -77,46 +80,154 @@ pub enum ForwardError {
     Unavailable(String),
     /// No response headers in time: 504.
     Timeout,
+    /// The client stopped sending its body for the timeout: 408.
+    ClientStalled,
 }
 
 /// Sends `request` (already rewritten for the upstream) and returns the upstream's response with
-/// its hop-by-hop headers removed.
+/// its hop-by-hop headers removed. `timeout` bounds each wait: for the next piece of the client's
+/// body (408 when it does not come), and, once the client has sent everything, for the
+/// upstream's response headers (504) and then for each piece of its body. A client uploading
+/// slowly but steadily is therefore never cut off, however long its body.
 pub async fn forward(
     client: &UpstreamClient,
     request: hyper::Request<Incoming>,
     timeout: Duration,
 ) -> Result<hyper::Response<ProxyBody>, ForwardError> {
-    let response = match tokio::time::timeout(timeout, client.local().request(request)).await {
-        Err(_) => return Err(ForwardError::Timeout),
-        Ok(Err(error)) => return Err(ForwardError::Unavailable(error.to_string())),
-        Ok(Ok(response)) => response,
+    let (parts, body) = request.into_parts();
+    let upload = Arc::new(Upload::default());
+    let body = IdleTimeout::new(body, timeout, Side::Client).reporting_to(upload.clone());
+    let request = hyper::Request::from_parts(parts, body);
+    let sending = client.local().request(request);
+    tokio::pin!(sending);
+    let result = loop {
+        let deadline = upload.last_progress() + timeout;
+        match tokio::time::timeout_at(deadline, &mut sending).await {
+            Ok(result) => break result,
+            // The client sent more (or began to be waited for) since the deadline was set.
+            Err(_) if upload.last_progress() + timeout > tokio::time::Instant::now() => {}
+            // Waiting for the client's next piece all this time: the client is late.
+            Err(_) if upload.waiting_on_client() => return Err(ForwardError::ClientStalled),
+            // Everything sent, or the upstream not reading it: the upstream is late.
+            Err(_) => return Err(ForwardError::Timeout),
+        }
+    };
+    let response = match result {
+        Err(error) if caused_by_stalled_client(&error) => return Err(ForwardError::ClientStalled),
+        Err(error) => return Err(ForwardError::Unavailable(error.to_string())),
+        Ok(response) => response,
     };
     let (mut parts, body) = response.into_parts();
     super::headers::remove_hop_by_hop(&mut parts.headers);
-    let body = IdleTimeout {
-        inner: body,
-        idle: timeout,
-        deadline: Box::pin(tokio::time::sleep(timeout)),
-        waiting: false,
-    };
+    let body = IdleTimeout::new(body, timeout, Side::Upstream);
     Ok(hyper::Response::from_parts(parts, body.boxed()))
 }
 
-/// An upstream's response body that fails when nothing arrives for `idle`: the client's
-/// connection is then closed (its response visibly cut short) instead of waiting for ever. Only
-/// time spent waiting for the upstream counts, not time the client takes to read.
-struct IdleTimeout {
+/// How far the client's body has come: when a piece last arrived (or the wait for the next one
+/// began), whether the proxy is waiting for the client, and whether the body is complete.
+struct Upload {
+    started: tokio::time::Instant,
+    /// Milliseconds from `started` to the last progress.
+    last_ms: AtomicU64,
+    waiting: AtomicBool,
+    finished: AtomicBool,
+}
+
+impl Default for Upload {
+    fn default() -> Upload {
+        Upload {
+            started: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Upload {
+    fn progressed(&self) {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    fn last_progress(&self) -> tokio::time::Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    fn finish(&self) {
+        self.progressed();
+        self.finished.store(true, Ordering::Relaxed);
+    }
+
+    fn waiting_on_client(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) && !self.finished.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether a forwarding error comes from the client's request body stalling.
+fn caused_by_stalled_client(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error
+            .downcast_ref::<Stalled>()
+            .is_some_and(|stalled| stalled.0 == Side::Client)
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// Whose body it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The request body the client sends.
+    Client,
+    /// The response body the upstream sends.
+    Upstream,
+}
+
+/// A body that fails when nothing arrives for `idle`. On an upstream's response, the client's
+/// connection is then closed (its response visibly cut short) instead of waiting for ever; on a
+/// client's request, the upstream request is abandoned. Only time spent waiting for the sender
+/// counts, not time the receiver takes to read.
+pub struct IdleTimeout {
     inner: Incoming,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     /// Whether the deadline runs: from the first poll after a frame until the next frame.
     waiting: bool,
+    side: Side,
+    /// Told of every piece and of the end, for a client's body.
+    upload: Option<Arc<Upload>>,
 }
 
-/// The upstream sent nothing for the idle timeout in the middle of a body.
+impl IdleTimeout {
+    fn new(inner: Incoming, idle: Duration, side: Side) -> IdleTimeout {
+        IdleTimeout {
+            inner,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
+            waiting: false,
+            side,
+            upload: None,
+        }
+    }
+
+    fn reporting_to(mut self, upload: Arc<Upload>) -> IdleTimeout {
+        if self.inner.is_end_stream() {
+            upload.finish();
+        }
+        self.upload = Some(upload);
+        self
+    }
+}
+
+/// A body's sender sent nothing for the idle timeout in the middle of it.
 #[derive(Debug, thiserror::Error)]
-#[error("the upstream stalled in the middle of its response body")]
-struct Stalled;
+#[error("{} stalled in the middle of its body", match .0 { Side::Client => "the client", Side::Upstream => "the upstream" })]
+struct Stalled(Side);
 
 impl Body for IdleTimeout {
     type Data = Bytes;
@@ -134,20 +245,46 @@ impl Body for IdleTimeout {
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 self.waiting = false;
+                if let Some(upload) = &self.upload {
+                    upload.waiting.store(false, Ordering::Relaxed);
+                    if frame.is_none() || self.inner.is_end_stream() {
+                        upload.finish();
+                    } else {
+                        upload.progressed();
+                    }
+                }
                 Poll::Ready(frame.map(|frame| frame.map_err(BodyError::from)))
             }
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => {
-                    tracing::warn!("upstream stalled in its response body; connection closed");
-                    Poll::Ready(Some(Err(Box::new(Stalled))))
+                    match self.side {
+                        Side::Upstream => tracing::warn!(
+                            "upstream stalled in its response body; connection closed"
+                        ),
+                        Side::Client => tracing::info!(
+                            "client stalled in its request body; upstream request abandoned"
+                        ),
+                    }
+                    Poll::Ready(Some(Err(Box::new(Stalled(self.side)))))
                 }
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    if let Some(upload) = &self.upload {
+                        if !upload.waiting.swap(true, Ordering::Relaxed) {
+                            upload.progressed();
+                        }
+                    }
+                    Poll::Pending
+                }
             },
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if let (true, Some(upload)) = (end, &self.upload) {
+            upload.finish();
+        }
+        end
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -480,6 +480,18 @@ async fn pipeline(
                 verdict,
             )
         }
+        Err(ForwardError::ClientStalled) => {
+            verdict.status = 408;
+            verdict.reason = Some("the client stalled while sending its body".to_string());
+            let mut response = json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &json!({ "error": { "code": "authz::proxy::request_timeout", "message": "the request body did not arrive in time" } }),
+            );
+            response
+                .headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            (response, verdict)
+        }
         Err(ForwardError::Unavailable(detail)) => {
             tracing::warn!(upstream = %name, %detail, "upstream unavailable");
             verdict.status = 502;
