@@ -45,6 +45,11 @@ impl Namer<'_> {
         )
     }
 
+    /// An entity as a request writes it: `{"type": "User", "id": "alice"}`.
+    pub fn entity_json(&self, uid: EntityUid) -> Json {
+        json!({ "type": self.program.schema.type_name(uid.ty), "id": self.text(uid.id) })
+    }
+
     /// A value as it would be written in a policy.
     pub fn value(&self, value: Value) -> String {
         let mut out = String::new();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use authz_runtime::decision::Decision;
 use authz_runtime::eval::{decide, Scratch};
 use authz_runtime::explain::Namer;
+use authz_runtime::json::RequestError;
 use authz_runtime::request::Request;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -161,9 +162,19 @@ async fn decide_one(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let request_id = request_id(&request);
     let body = read_body(request, state.config.server.max_body_bytes).await?;
-    let json = parse_json(&body)?;
     let snapshot = state.snapshot.load_full();
-    let (response, line) = decide_json(state, &snapshot, &json, "", &request_id)?;
+    // The body is parsed once, straight into the runtime's request (the runtime's parser refuses
+    // duplicate keys and bounds depth and size as `strict_json` does).
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return Err(ApiError::bad(
+            "authz::request::syntax",
+            "",
+            "invalid JSON: the body is not UTF-8",
+        ));
+    };
+    let request = authz_runtime::json::load_request(&snapshot.program, &snapshot.store, text)
+        .map_err(|errors| request_errors(&errors, ""))?;
+    let (response, line) = decide_loaded(state, &snapshot, None, &request, &request_id);
     if let (Some(log), Some(line)) = (&state.decision_log, line) {
         log.record(line).await;
     }
@@ -213,7 +224,7 @@ async fn decide_batch(
         let (response, line) = decide_loaded(
             state,
             &snapshot,
-            item,
+            Some(item),
             request,
             &format!("{request_id}.{index}"),
         );
@@ -231,39 +242,36 @@ async fn decide_batch(
     ))
 }
 
-/// Decides one JSON request; returns the response body and the decision log line.
-fn decide_json(
-    state: &AppState,
-    snapshot: &Snapshot,
-    json: &Json,
-    field_prefix: &str,
-    request_id: &str,
-) -> Result<(Json, Option<String>), ApiError> {
-    let request = load(snapshot, json, field_prefix).map_err(|error| *error)?;
-    Ok(decide_loaded(state, snapshot, json, &request, request_id))
-}
-
 /// Validates a JSON request against the snapshot; errors name the field under `field_prefix`.
 fn load(snapshot: &Snapshot, json: &Json, field_prefix: &str) -> Result<Request, Box<ApiError>> {
-    authz_runtime::json::load_request_value(&snapshot.program, &snapshot.store, json).map_err(|errors| {
-        let first = errors.first();
-        Box::new(ApiError::BadRequest {
-            code: first.map_or("authz::request::invalid", |e| e.kind.code()).to_string(),
-            field: first.map_or(String::new(), |e| format!("{field_prefix}{}", e.field)),
-            message: first.map_or(String::new(), |e| e.message.clone()),
-            details: errors
-                .iter()
-                .map(|e| json!({ "code": e.kind.code(), "field": format!("{field_prefix}{}", e.field), "message": e.message }))
-                .collect(),
-        })
-    })
+    authz_runtime::json::load_request_value(&snapshot.program, &snapshot.store, json)
+        .map_err(|errors| Box::new(request_errors(&errors, field_prefix)))
+}
+
+/// The 400 for an invalid request: the first error names the field (under `field_prefix`), and
+/// `details` lists them all.
+fn request_errors(errors: &[RequestError], field_prefix: &str) -> ApiError {
+    let first = errors.first();
+    ApiError::BadRequest {
+        code: first
+            .map_or("authz::request::invalid", |e| e.kind.code())
+            .to_string(),
+        field: first.map_or(String::new(), |e| format!("{field_prefix}{}", e.field)),
+        message: first.map_or(String::new(), |e| e.message.clone()),
+        details: errors
+            .iter()
+            .map(|e| json!({ "code": e.kind.code(), "field": format!("{field_prefix}{}", e.field), "message": e.message }))
+            .collect(),
+    }
 }
 
 /// Decides a validated request; returns the response body and the decision log line.
+/// `json` is the request as the client sent it, when at hand, for the decision log; without it
+/// the log names the principal, action and resource from the loaded request.
 fn decide_loaded(
     state: &AppState,
     snapshot: &Snapshot,
-    json: &Json,
+    json: Option<&Json>,
     request: &Request,
     request_id: &str,
 ) -> (Json, Option<String>) {
@@ -302,12 +310,29 @@ fn decide_loaded(
         .metrics
         .observe_latency(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
     let line = state.decision_log.as_ref().map(|_| {
+        let namer = Namer {
+            program: &snapshot.program,
+            store: &snapshot.store,
+            request,
+        };
+        let (principal, action, resource) = match json {
+            Some(json) => (
+                json.get("principal").cloned(),
+                json.get("action").cloned(),
+                json.get("resource").cloned(),
+            ),
+            None => (
+                Some(namer.entity_json(request.principal)),
+                Some(Json::from(namer.text(request.action.id))),
+                Some(namer.entity_json(request.resource)),
+            ),
+        };
         Line::new()
             .u64("time", unix_millis())
             .str("request_id", request_id)
-            .json("principal", json.get("principal"))
-            .json("action", json.get("action"))
-            .json("resource", json.get("resource"))
+            .json("principal", principal.as_ref())
+            .json("action", action.as_ref())
+            .json("resource", resource.as_ref())
             .json("decision", body.get("decision"))
             .json("policies", body.get("policies"))
             .json("errors", body.get("errors"))
