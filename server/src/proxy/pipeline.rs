@@ -98,16 +98,22 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
     let started = Instant::now();
-    let method = request.method().as_str().to_string();
-    let target = request.uri().to_string();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| !value.is_empty() && value.len() <= 128)
-        .map(str::to_string);
+    // What the audit line records of the request as it came, taken only when there is a log.
+    let audited = state.app.decision_log.is_some().then(|| {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty() && value.len() <= 128)
+            .map(str::to_string);
+        (
+            request.method().as_str().to_string(),
+            request.uri().to_string(),
+            request_id,
+        )
+    });
     let (response, verdict) = pipeline(&state, peer, client_cert.as_deref(), request).await;
-    if let Some(log) = &state.app.decision_log {
+    if let (Some(log), Some((method, target, request_id))) = (&state.app.decision_log, audited) {
         let mut line = Line::new()
             .u64(
                 "time",
@@ -134,6 +140,14 @@ pub async fn handle(
         log.record(line.finish()).await;
     }
     Ok(response)
+}
+
+/// Moves a member out of a JSON object (`null` when absent).
+fn take(object: &mut Json, key: &str) -> Json {
+    object
+        .as_object_mut()
+        .and_then(|members| members.remove(key))
+        .unwrap_or(Json::Null)
 }
 
 fn json_response(status: StatusCode, body: &Json) -> Response<ProxyBody> {
@@ -287,20 +301,14 @@ async fn pipeline(
                 "authz::proxy::invalid_request",
                 "the request cannot be authorized",
             );
-            verdict.principal = decision_request
-                .get("principal")
-                .cloned()
-                .unwrap_or(Json::Null);
+            verdict.principal = take(&mut decision_request, "principal");
             verdict.action = json!(action);
-            verdict.resource = decision_request
-                .get("resource")
-                .cloned()
-                .unwrap_or(Json::Null);
+            verdict.resource = take(&mut decision_request, "resource");
             verdict.errors = json!(detail);
             return (response, verdict);
         }
     };
-    let explained = SCRATCH.with(|cell| {
+    let mut explained = SCRATCH.with(|cell| {
         let mut buffers = cell.borrow_mut();
         let (scratch, decision) = &mut *buffers;
         decide(
@@ -326,24 +334,18 @@ async fn pipeline(
     let mut verdict = Verdict {
         status: 200,
         decision: "allow",
-        principal: decision_request
-            .get("principal")
-            .cloned()
-            .unwrap_or(Json::Null),
+        principal: take(&mut decision_request, "principal"),
         action: json!(action),
-        resource: decision_request
-            .get("resource")
-            .cloned()
-            .unwrap_or(Json::Null),
-        policies: explained.get("policies").cloned().unwrap_or(Json::Null),
-        errors: explained.get("errors").cloned().unwrap_or(Json::Null),
+        resource: take(&mut decision_request, "resource"),
+        policies: take(&mut explained, "policies"),
+        errors: take(&mut explained, "errors"),
         reason: None,
     };
     if explained.get("decision").and_then(Json::as_str) != Some("allow") {
-        let reasons = explained
-            .get("reasons")
-            .cloned()
-            .unwrap_or_else(|| json!([]));
+        let reasons = match take(&mut explained, "reasons") {
+            Json::Null => json!([]),
+            reasons => reasons,
+        };
         verdict.status = 403;
         verdict.decision = "deny";
         let body = json!({ "decision": "deny", "reasons": reasons });
