@@ -170,16 +170,9 @@ impl Connection {
                     .map(Reply::Integer)
                     .map_err(|_| RespError::Protocol(format!("bad integer {rest:?}"))),
                 "$" => {
-                    let length: i64 = rest
-                        .parse()
-                        .map_err(|_| RespError::Protocol(format!("bad length {rest:?}")))?;
-                    if length < 0 {
+                    let Some(length) = length(rest, MAX_BULK_BYTES, "bulk string")? else {
                         return Ok(Reply::Bulk(None));
-                    }
-                    let length = usize::try_from(length)
-                        .ok()
-                        .filter(|length| *length <= MAX_BULK_BYTES)
-                        .ok_or_else(|| RespError::Protocol("bulk string too long".to_string()))?;
+                    };
                     let mut data = vec![0; length + 2];
                     self.stream.read_exact(&mut data).await?;
                     if data.ends_with(b"\r\n") {
@@ -192,16 +185,9 @@ impl Connection {
                     }
                 }
                 "*" => {
-                    let length: i64 = rest
-                        .parse()
-                        .map_err(|_| RespError::Protocol(format!("bad length {rest:?}")))?;
-                    if length < 0 {
+                    let Some(length) = length(rest, MAX_ARRAY_LEN, "array")? else {
                         return Ok(Reply::Array(None));
-                    }
-                    let length = usize::try_from(length)
-                        .ok()
-                        .filter(|length| *length <= MAX_ARRAY_LEN)
-                        .ok_or_else(|| RespError::Protocol("array too long".to_string()))?;
+                    };
                     if depth >= MAX_DEPTH {
                         return Err(RespError::Protocol("arrays nested too deep".to_string()));
                     }
@@ -237,6 +223,21 @@ impl Connection {
     }
 }
 
+/// The length of a bulk string or array: `None` for nil (`-1`), an error above `max`.
+fn length(text: &str, max: usize, what: &str) -> Result<Option<usize>, RespError> {
+    let length: i64 = text
+        .parse()
+        .map_err(|_| RespError::Protocol(format!("bad {what} length {text:?}")))?;
+    if length < 0 {
+        return Ok(None);
+    }
+    usize::try_from(length)
+        .ok()
+        .filter(|length| *length <= max)
+        .map(Some)
+        .ok_or_else(|| RespError::Protocol(format!("{what} too long")))
+}
+
 impl Reply {
     /// `Ok(self)` unless the server refused.
     pub fn ok(self) -> Result<Reply, RespError> {
@@ -250,6 +251,51 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The reply a server that answers `canned` to any command gets parsed into.
+    async fn reply_to(canned: &'static [u8]) -> Result<Reply, RespError> {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut command = [0u8; 64];
+            let _ = socket.read(&mut command).await;
+            socket.write_all(canned).await.unwrap();
+        });
+        let stream = TcpStream::connect(address).await.unwrap();
+        let mut connection = Connection {
+            stream: BufReader::new(stream),
+        };
+        connection.call(&[b"PING"]).await
+    }
+
+    #[tokio::test]
+    async fn replies_are_read_within_bounds_and_bad_ones_are_errors() {
+        assert_eq!(
+            reply_to(b"*3\r\n:1\r\n$3\r\nabc\r\n$-1\r\n").await.unwrap(),
+            Reply::Array(Some(vec![
+                Reply::Integer(1),
+                Reply::Bulk(Some(b"abc".to_vec())),
+                Reply::Bulk(None)
+            ]))
+        );
+        assert_eq!(
+            reply_to(b"-NOSCRIPT no such script\r\n").await.unwrap(),
+            Reply::Error("NOSCRIPT no such script".to_string())
+        );
+        for bad in [
+            &b"$99999999\r\n"[..],
+            b"*5000\r\n",
+            b"*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n",
+            b"?what\r\n",
+            b":12x\r\n",
+            b"$3\r\nabcde",
+            b"+OK",
+        ] {
+            assert!(reply_to(bad).await.is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn urls_name_host_port_credentials_and_database() {
