@@ -19,7 +19,9 @@ pub mod write;
 pub(crate) mod fixture;
 
 pub use entities::{load_entities, EntityError};
-pub use request::{load_request, load_request_value, RequestError, RequestErrorKind};
+pub use request::{
+    load_request, load_request_value, RequestError, RequestErrorKind, MAX_REQUEST_BYTES,
+};
 pub use write::{entities_to_json, value_to_json};
 
 /// The deepest nesting of arrays and objects in a request, or in one entity of an entities file

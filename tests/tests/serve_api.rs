@@ -514,3 +514,26 @@ fn entities_sent_with_a_request_count_for_that_request_only() {
         "entities[0].attrs.clearance"
     );
 }
+
+#[test]
+fn a_single_request_may_be_as_large_as_the_configured_limit() {
+    let fixture = Fixture::docs();
+    let config = fixture.path("authz.toml");
+    std::fs::write(&config, "[server]\nmax_body_bytes = 4000000\n").unwrap();
+    let mut server = Server::docs(&fixture, &["--no-watch", "-c", config.to_str().unwrap()]);
+    let mut client = server.client();
+    // 1.5 MB, over the runtime's 1 MiB text parser: whitespace around a request bob may make.
+    let body = format!(
+        "{}{}",
+        request("bob", "read", ("Document", "roadmap")),
+        " ".repeat(1_500_000)
+    );
+    let response = client.request("POST", "/v1/decide", &[], body.as_bytes());
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(verdict(&response).0, "allow");
+    // Its errors name the field, as for any request.
+    let body = format!("{{\"actor\": 1}}{}", " ".repeat(1_500_000));
+    let response = client.request("POST", "/v1/decide", &[], body.as_bytes());
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(server.alive());
+}

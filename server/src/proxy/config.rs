@@ -214,6 +214,16 @@ impl ProxyConfig {
                 ));
             }
         }
+        for (key, value) in [
+            ("upstream_timeout_ms", config.proxy.upstream_timeout_ms),
+            ("connect_timeout_ms", config.proxy.connect_timeout_ms),
+        ] {
+            if !(1..=3_600_000).contains(&value) {
+                return Err(format!(
+                    "`proxy.{key}` must be between 1 and 3600000 (an hour)"
+                ));
+            }
+        }
         if !config.proxy.identity_header_prefix.ends_with('-')
             || config.proxy.identity_header_prefix.len() < 3
         {

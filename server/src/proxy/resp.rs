@@ -26,36 +26,39 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses a `redis://` URL. `rediss://` (TLS) is not supported.
+    /// Parses a `redis://` URL. `rediss://` (TLS) is not supported. The user name and password
+    /// may be percent-encoded; error messages never show them.
     pub fn parse(url: &str) -> Result<Target, String> {
         let Some(rest) = url.strip_prefix("redis://") else {
             return Err(format!(
-                "`{url}` is not a `redis://host:port[/db]` URL (TLS, `rediss://`, is not supported)"
+                "`{}` is not a `redis://host:port[/db]` URL (TLS, `rediss://`, is not supported)",
+                redacted(url)
             ));
         };
-        let (authority, database) = match rest.split_once('/') {
-            Some((authority, "")) => (authority, 0),
-            Some((authority, database)) => (
-                authority,
+        let (credentials, location) = match rest.rsplit_once('@') {
+            Some((credentials, location)) => (Some(credentials), location),
+            None => (None, rest),
+        };
+        let (host, database) = match location.split_once('/') {
+            Some((host, "")) => (host, 0),
+            Some((host, database)) => (
+                host,
                 database
                     .parse()
-                    .map_err(|_| format!("`{url}`: the database must be a number"))?,
+                    .map_err(|_| format!("`{}`: the database must be a number", redacted(url)))?,
             ),
-            None => (rest, 0),
+            None => (location, 0),
         };
-        let (auth, host) = match authority.rsplit_once('@') {
-            Some((credentials, host)) => {
-                let (user, password) = match credentials.split_once(':') {
-                    Some(("", password)) => (None, password),
-                    Some((user, password)) => (Some(user.to_string()), password),
-                    None => (None, credentials),
-                };
-                (Some((user, password.to_string())), host)
-            }
-            None => (None, authority),
-        };
+        let auth = credentials.map(|credentials| {
+            let (user, password) = match credentials.split_once(':') {
+                Some(("", password)) => (None, password),
+                Some((user, password)) => (Some(percent_decoded(user)), password),
+                None => (None, credentials),
+            };
+            (user, percent_decoded(password))
+        });
         if host.is_empty() {
-            return Err(format!("`{url}` names no host"));
+            return Err(format!("`{}` names no host", redacted(url)));
         }
         let address = if host.rsplit_once(':').is_some_and(|(_, port)| {
             !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit())
@@ -70,6 +73,42 @@ impl Target {
             database,
         })
     }
+}
+
+/// A URL with its credentials replaced by `***`, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, location)) => format!("{scheme}://***@{location}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// `%XX` sequences decoded; anything else as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while let Some(&byte) = bytes.get(index) {
+        let escaped = (byte == b'%')
+            .then(|| bytes.get(index + 1..index + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                index += 3;
+            }
+            None => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A reply.
@@ -327,5 +366,20 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Target::parse("redis://:p%40ss%2Fw@cache:7000/1").unwrap(),
+            Target {
+                address: "cache:7000".to_string(),
+                auth: Some((None, "p@ss/w".to_string())),
+                database: 1
+            }
+        );
+        let error = Target::parse("rediss://user:hunter2@cache").unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
+        let error = Target::parse("redis://user:hunter2@cache/x").unwrap_err();
+        assert!(
+            !error.contains("hunter2") && error.contains("***@cache"),
+            "{error}"
+        );
     }
 }

@@ -16,7 +16,10 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use serde::Deserialize;
 
@@ -73,6 +76,7 @@ impl SharedLimitsConfig {
 /// `ARGV[2i]`, counts one request if the bucket allows it; returns, per key, allowed (1 or 0),
 /// the requests left and the microseconds until one would be allowed.
 const SCRIPT: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
 local now = redis.call('TIME')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local out = {}
@@ -99,12 +103,21 @@ return out
 ";
 
 thread_local! {
-    /// Idle connections of this worker thread.
-    static IDLE: RefCell<Vec<Connection>> = const { RefCell::new(Vec::new()) };
+    /// Idle connections of this worker thread, with when each was last used.
+    static IDLE: RefCell<Vec<(Connection, Instant)>> = const { RefCell::new(Vec::new()) };
+    /// Permits for the connections this worker thread may have open at once.
+    static OPEN: Arc<Semaphore> = Arc::new(Semaphore::new(MAX_OPEN_PER_THREAD));
 }
 
 /// How many idle connections a worker thread keeps.
 const MAX_IDLE_PER_THREAD: usize = 8;
+/// How many connections a worker thread uses at once: when Redis is slow, further checks wait
+/// for one (within the timeout) rather than open more, which would slow Redis down further.
+const MAX_OPEN_PER_THREAD: usize = 16;
+/// An idle connection older than this is closed rather than used: a firewall or NAT between the
+/// proxy and Redis may have forgotten it without a word, and a write into such a connection
+/// waits out the whole timeout.
+const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
 
 /// The limits of one limit declaration, as the script needs them.
 pub struct Declared<'a> {
@@ -156,7 +169,11 @@ impl SharedLimits {
     /// Checks that Redis answers and runs the script, so that a wrong URL or password stops the
     /// proxy at start.
     pub async fn probe(&self) -> Result<(), String> {
-        self.run(&[], &[]).await.map(drop).map_err(|error| {
+        // One real, throwaway count (its key expires in a millisecond), so that a Redis that
+        // refuses the script's write is found now rather than on every request.
+        let key = format!("{}probe", self.prefix);
+        let args = ["1".to_string(), "1000000".to_string()];
+        self.run(&[key], &args).await.map(drop).map_err(|error| {
             format!(
                 "`limits.redis_url`: cannot use Redis at {}: {error}",
                 self.target.address
@@ -203,7 +220,7 @@ impl SharedLimits {
                 };
             }
         };
-        if self.failing.swap(false, Ordering::Relaxed) {
+        if self.failing.load(Ordering::Relaxed) && self.failing.swap(false, Ordering::Relaxed) {
             tracing::warn!(address = %self.target.address, "shared rate limits available again");
         }
         let mut tightest: Option<Verdict> = None;
@@ -232,10 +249,22 @@ impl SharedLimits {
 
     /// Runs the script on a connection of this thread, within the timeout.
     async fn run(&self, keys: &[String], args: &[String]) -> Result<Vec<i64>, RespError> {
+        let slots = OPEN.with(Arc::clone);
         let call = async {
-            if let Some(mut pooled) = IDLE.with(|idle| idle.borrow_mut().pop()) {
+            let permit = slots
+                .acquire_owned()
+                .await
+                .map_err(|_| RespError::Timeout)?;
+            let pooled = IDLE.with(|idle| {
+                let mut idle = idle.borrow_mut();
+                idle.retain(|(_, used)| used.elapsed() < MAX_IDLE_TIME);
+                idle.pop()
+            });
+            // A retry on a fresh connection after an I/O error can count a request twice when
+            // the script ran but its reply was lost; rare, and it errs on the strict side.
+            if let Some((mut pooled, _)) = pooled {
                 match self.evaluate(&mut pooled, keys, args).await {
-                    Ok(reply) => return Ok((pooled, reply)),
+                    Ok(reply) => return Ok((pooled, reply, permit)),
                     // Closed while idle (a Redis restart, an idle timeout): open another.
                     Err(RespError::Io(_)) => {}
                     Err(other) => return Err(other),
@@ -243,17 +272,18 @@ impl SharedLimits {
             }
             let mut fresh = Connection::open(&self.target, self.timeout).await?;
             let reply = self.evaluate(&mut fresh, keys, args).await?;
-            Ok::<_, RespError>((fresh, reply))
+            Ok::<_, RespError>((fresh, reply, permit))
         };
-        let (connection, reply) = tokio::time::timeout(self.timeout, call)
+        let (connection, reply, permit) = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| RespError::Timeout)??;
         IDLE.with(|idle| {
             let mut idle = idle.borrow_mut();
             if idle.len() < MAX_IDLE_PER_THREAD {
-                idle.push(connection);
+                idle.push((connection, Instant::now()));
             }
         });
+        drop(permit);
         match reply {
             Reply::Array(Some(items)) => items
                 .into_iter()
