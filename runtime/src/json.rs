@@ -20,7 +20,7 @@ pub(crate) mod fixture;
 
 pub use entities::{load_entities, EntityError};
 pub use request::{
-    load_request, load_request_value, RequestError, RequestErrorKind, MAX_REQUEST_BYTES,
+    load_request, load_request_value, load_request_within, RequestError, RequestErrorKind,
 };
 pub use write::{entities_to_json, value_to_json};
 

@@ -232,12 +232,7 @@ pub fn load_entities(program: &Program, json: &str) -> Result<EntityStore, Vec<E
         &mut store.interner,
         MAX_ERRORS,
     );
-    for (index, item) in items.iter().enumerate() {
-        if loader.truncated {
-            break;
-        }
-        loader.entity(index, item);
-    }
+    loader.entities(&items);
     let Loader {
         entities,
         problems,
@@ -435,6 +430,16 @@ impl<'a, S: Symbols> Loader<'a, S> {
             label: label.to_owned(),
             problem,
         });
+    }
+
+    /// Validates every entity of a list in order, stopping once the error limit is reached.
+    pub(crate) fn entities(&mut self, items: &[Json]) {
+        for (index, item) in items.iter().enumerate() {
+            if self.truncated {
+                break;
+            }
+            self.entity(index, item);
+        }
     }
 
     /// Validates the entity at `index` and keeps it when it is valid.

@@ -166,11 +166,22 @@ pub fn load_request(
     store: &EntityStore,
     json: &str,
 ) -> Result<Request, Vec<RequestError>> {
-    if json.len() > MAX_REQUEST_BYTES {
+    load_request_within(program, store, json, MAX_REQUEST_BYTES)
+}
+
+/// [`load_request`] for a caller that bounds the text itself (a server with its own body limit):
+/// at most `max_bytes` of text, and the same limits on values and nesting.
+pub fn load_request_within(
+    program: &Program,
+    store: &EntityStore,
+    json: &str,
+    max_bytes: usize,
+) -> Result<Request, Vec<RequestError>> {
+    if json.len() > max_bytes {
         return Err(vec![RequestError::new(
             RequestErrorKind::TooLarge,
             "",
-            format!("the request is longer than {MAX_REQUEST_BYTES} bytes"),
+            format!("the request is longer than {max_bytes} bytes"),
         )]);
     }
     let limits = Limits {
@@ -378,12 +389,7 @@ impl<'a> Builder<'a> {
             },
             room,
         );
-        for (index, item) in items.iter().enumerate() {
-            if loader.truncated {
-                break;
-            }
-            loader.entity(index, item);
-        }
+        loader.entities(items);
         let Loader {
             entities,
             problems,

@@ -230,16 +230,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            (stream, peer) = startup::accept(&listener) => {
                 // The worker registers the socket with its own reactor: the connection, its
                 // requests and their upstream connections then stay on that worker's thread.
                 let stream = match stream.into_std() {

@@ -172,20 +172,14 @@ async fn decide_one(
             "invalid JSON: the body is not UTF-8",
         ));
     };
-    let (request, json) = if text.len() <= authz_runtime::json::MAX_REQUEST_BYTES {
-        let request = authz_runtime::json::load_request(&snapshot.program, &snapshot.store, text)
-            .map_err(|errors| request_errors(&errors, ""))?;
-        (request, None)
-    } else {
-        // Larger than the runtime's text parser takes (`server.max_body_bytes` allows more):
-        // parsed as the batch endpoint parses, with the same limits on values and nesting.
-        let json = parse_json(&body)?;
-        (
-            load(&snapshot, &json, "").map_err(|error| *error)?,
-            Some(json),
-        )
-    };
-    let (response, line) = decide_loaded(state, &snapshot, json.as_ref(), &request, &request_id);
+    let request = authz_runtime::json::load_request_within(
+        &snapshot.program,
+        &snapshot.store,
+        text,
+        state.config.server.max_body_bytes,
+    )
+    .map_err(|errors| request_errors(&errors, ""))?;
+    let (response, line) = decide_loaded(state, &snapshot, None, &request, &request_id);
     if let (Some(log), Some(line)) = (&state.decision_log, line) {
         log.record(line).await;
     }

@@ -123,16 +123,7 @@ async fn serve(config: Config) -> Outcome {
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
+            (stream, _) = startup::accept(&listener) => {
                 let state = state.clone();
                 let service = service_fn(move |request| http::handle(state.clone(), request));
                 let connection = http1::Builder::new()

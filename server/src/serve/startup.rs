@@ -75,6 +75,25 @@ pub fn app_state(
     })
 }
 
+/// The next connection, with Nagle's algorithm off. A failed accept (out of file descriptors,
+/// say) is logged and retried a moment later rather than ending the server.
+pub async fn accept(
+    listener: &tokio::net::TcpListener,
+) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                return (stream, peer);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
 /// Shuts down after the listener is closed: lets requests in flight finish (30 s at most), then
 /// writes and flushes every queued decision log line.
 pub async fn drain(graceful: hyper_util::server::graceful::GracefulShutdown, state: &AppState) {
