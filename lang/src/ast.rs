@@ -6,6 +6,10 @@
 //! whole items) so that a tree always exists, even for a broken file. Names are not resolved here:
 //! `Team("eng")` and `ip("10.0.0.1")` are both [`ExprKind::Call`]; the compiler decides which is an
 //! entity literal and which a function.
+//!
+//! Every expression also carries an [`ExprId`], unique within its file, so that later passes can
+//! keep facts about expressions (the compiler's types) in side tables keyed by id rather than by
+//! the address of a node. Ids are identity, not content: tree equality ignores them.
 
 use crate::span::Span;
 
@@ -16,6 +20,34 @@ pub struct File {
     pub items: Vec<Item>,
     /// Every `//` comment in the file, in source order.
     pub comments: Vec<Comment>,
+}
+
+impl File {
+    /// Gives every expression of the file a fresh [`ExprId`], numbering from 0 in the order the
+    /// parser does (children before their parent, left to right): for trees built or edited by
+    /// hand, such as generated test trees. On the tree of a parse without errors it changes
+    /// nothing.
+    pub fn number_exprs(&mut self) {
+        let mut next = 0;
+        for item in &mut self.items {
+            match &mut item.kind {
+                ItemKind::Policy(policy) => {
+                    for condition in &mut policy.conditions {
+                        condition.expr.number(&mut next);
+                    }
+                }
+                ItemKind::Limit(limit) => {
+                    for key in &mut limit.keys {
+                        key.number(&mut next);
+                    }
+                    if let Some(condition) = &mut limit.condition {
+                        condition.number(&mut next);
+                    }
+                }
+                ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
+            }
+        }
+    }
 }
 
 /// A `//` comment; `text` includes the slashes and excludes the line break.
@@ -297,13 +329,127 @@ pub struct LimitDecl {
     pub condition: Option<Expr>,
 }
 
-/// An expression with its span.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The identity of one expression node within its file: a key for the compiler's side tables
+/// (such as the type of every expression), in the style of an arena index.
+///
+/// The parser numbers the expressions of a file from 0, one counter per file, in the order it
+/// finishes building them (children before their parent); so the ids of a parsed file are
+/// distinct and dense, and parsing the same text always gives the same ids. Ids are unique
+/// within one file only: tables over a policy set key by the file as well. Every node consumes at
+/// least one token of its own and spans limit a file to `u32` offsets, so the counter cannot
+/// overflow on a parsed file.
+///
+/// An id is identity, not content: [`Expr`]'s equality ignores it (see there). Cloning an
+/// expression copies its ids; a tree built or edited by hand (tests, generators) can be given
+/// fresh ones with [`File::number_exprs`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ExprId(pub u32);
+
+impl ExprId {
+    /// The id as an index.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for ExprId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// An expression with its span and its node id.
+///
+/// Equality compares what the expression says and where (kind and span, recursively) and ignores
+/// [`Expr::id`]: two parses of texts that say the same thing, or a generated tree and the parse
+/// of its printed text, are equal whatever order their nodes were numbered in.
+#[derive(Clone, Debug)]
 pub struct Expr {
+    /// The node's id, unique within its file (see [`ExprId`]).
+    pub id: ExprId,
     /// What the expression is.
     pub kind: ExprKind,
     /// Where it was written.
     pub span: Span,
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        self.kind == other.kind && self.span == other.span
+    }
+}
+
+impl Eq for Expr {}
+
+impl Expr {
+    /// The direct sub-expressions, left to right.
+    pub fn children(&self) -> Vec<&Expr> {
+        match &self.kind {
+            ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Var(_)
+            | ExprKind::Error => Vec::new(),
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter().collect(),
+            ExprKind::Attr { base, .. }
+            | ExprKind::Has { base, .. }
+            | ExprKind::Like { base, .. }
+            | ExprKind::Unary { operand: base, .. }
+            | ExprKind::Paren(base) => vec![base],
+            ExprKind::MethodCall { receiver, args, .. } => {
+                std::iter::once(&**receiver).chain(args).collect()
+            }
+            ExprKind::Is { base, in_expr, .. } => {
+                std::iter::once(&**base).chain(in_expr.as_deref()).collect()
+            }
+            ExprKind::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+            ExprKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => vec![cond, then_branch, else_branch],
+            ExprKind::Record(fields) => fields.iter().map(|(_, value)| value).collect(),
+        }
+    }
+
+    /// The direct sub-expressions, left to right, for changing them.
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        match &mut self.kind {
+            ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Str(_)
+            | ExprKind::Var(_)
+            | ExprKind::Error => Vec::new(),
+            ExprKind::Call { args, .. } | ExprKind::Set(args) => args.iter_mut().collect(),
+            ExprKind::Attr { base, .. }
+            | ExprKind::Has { base, .. }
+            | ExprKind::Like { base, .. }
+            | ExprKind::Unary { operand: base, .. }
+            | ExprKind::Paren(base) => vec![&mut **base],
+            ExprKind::MethodCall { receiver, args, .. } => {
+                std::iter::once(&mut **receiver).chain(args).collect()
+            }
+            ExprKind::Is { base, in_expr, .. } => std::iter::once(&mut **base)
+                .chain(in_expr.as_deref_mut())
+                .collect(),
+            ExprKind::Binary { lhs, rhs, .. } => vec![&mut **lhs, &mut **rhs],
+            ExprKind::If {
+                cond,
+                then_branch,
+                else_branch,
+            } => vec![&mut **cond, &mut **then_branch, &mut **else_branch],
+            ExprKind::Record(fields) => fields.iter_mut().map(|(_, value)| value).collect(),
+        }
+    }
+
+    /// Numbers this tree from `next`, children before their parent.
+    fn number(&mut self, next: &mut u32) {
+        for child in self.children_mut() {
+            child.number(next);
+        }
+        self.id = ExprId(*next);
+        *next = next.saturating_add(1);
+    }
 }
 
 /// The request variables.

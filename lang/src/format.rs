@@ -1197,7 +1197,9 @@ mod tests {
     use crate::span::Span;
 
     fn expr(kind: ExprKind) -> ast::Expr {
+        // A placeholder id; `condition_text` numbers the finished tree.
         ast::Expr {
+            id: ast::ExprId(0),
             kind,
             span: Span::default(),
         }
@@ -1237,7 +1239,7 @@ mod tests {
                 expr: condition,
             }],
         };
-        let file = ast::File {
+        let mut file = ast::File {
             items: vec![ast::Item {
                 annotations: Vec::new(),
                 kind: ItemKind::Policy(policy),
@@ -1245,6 +1247,7 @@ mod tests {
             }],
             comments: Vec::new(),
         };
+        file.number_exprs();
         let text = format_file(&file, "");
         let condition = text.split_once("\nwhen ").map_or("", |(_, rest)| rest);
         condition.trim_end().trim_end_matches(';').to_string()

@@ -9,6 +9,10 @@
 //! then skips to the next `;` or to the next token that can only start an item, and goes on. A
 //! missing `;` before the next item is reported and repaired in place. So one run reports every
 //! broken item of a file.
+//!
+//! Node ids: every expression node gets an [`ExprId`] from one counter per file, in the order its
+//! construction finishes (children before their parent), so the ids of a file without errors are
+//! `0..n` and the same text always gets the same ids.
 
 use crate::ast::*;
 use crate::diagnostics::SyntaxError;
@@ -38,6 +42,7 @@ pub fn parse(text: &str) -> Parse {
         pos: 0,
         errors: lexed.errors,
         nesting: 0,
+        next_expr_id: 0,
     };
     let items = parser.items();
     let mut errors = parser.errors;
@@ -69,6 +74,8 @@ struct Parser<'t> {
     pos: usize,
     errors: Vec<SyntaxError>,
     nesting: usize,
+    /// The id of the next expression node; one counter per file (see [`ExprId`]).
+    next_expr_id: u32,
 }
 
 const ITEM_KEYWORDS: [&str; 6] = ["entity", "action", "route", "permit", "forbid", "limit"];
@@ -747,8 +754,12 @@ impl<'t> Parser<'t> {
                 span,
             }));
         }
+        let id = ExprId(self.next_expr_id);
+        // A node consumes at least one token of its own and offsets are `u32`, so this never
+        // saturates on a real file.
+        self.next_expr_id = self.next_expr_id.saturating_add(1);
         Ok(Node {
-            expr: Expr { kind, span },
+            expr: Expr { id, kind, span },
             depth,
         })
     }

@@ -2,7 +2,8 @@
 //! `support/gen.rs`):
 //!
 //! - formatting a tree gives text that parses without errors back to that tree, modulo spans and
-//!   the parentheses the grammar requires;
+//!   the parentheses the grammar requires, with its expressions numbered `0..n` in the order of
+//!   `File::number_exprs`;
 //! - formatting is idempotent: formatting the parse of formatted text gives the same text;
 //! - whitespace between tokens does not change the formatted text;
 //! - comments inserted between tokens all survive formatting, in order, the tree parsed from the
@@ -22,11 +23,12 @@
 
 mod support;
 
+use authz_lang::ast::ExprId;
 use authz_lang::{format_file, parse};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use support::erase::{erase_spans, erase_spans_and_comments};
+use support::erase::{erase_spans, erase_spans_and_comments, expr_ids};
 use support::gen;
 use support::noise::noisy;
 
@@ -84,7 +86,13 @@ proptest! {
     #[test]
     fn formatted_trees_parse_back_to_themselves((file, text) in formatted_file()) {
         let parsed = parse_clean(&text)?;
-        prop_assert_eq!(erase_spans(&parsed.file), gen::parenthesize(&file), "text:\n{}", text);
+        let expected = gen::parenthesize(&file);
+        prop_assert_eq!(erase_spans(&parsed.file), expected.clone(), "text:\n{}", text);
+        // The parser numbers expressions as `number_exprs` does: 0, 1, ... children first.
+        let ids = expr_ids(&parsed.file);
+        prop_assert_eq!(&ids, &expr_ids(&expected), "text:\n{}", text);
+        let dense: Vec<ExprId> = (0..u32::try_from(ids.len()).unwrap()).map(ExprId).collect();
+        prop_assert_eq!(ids, dense, "text:\n{}", text);
     }
 
     #[test]

@@ -103,3 +103,47 @@ fn five_independent_errors_are_all_reported() {
     // The valid items around the broken ones are kept.
     assert_eq!(parsed.file.items.len(), 3);
 }
+
+/// The ids of the expressions of `file`, children before their parent, left to right.
+fn expr_ids(file: &authz_lang::ast::File) -> Vec<u32> {
+    fn walk(expr: &authz_lang::ast::Expr, ids: &mut Vec<u32>) {
+        for child in expr.children() {
+            walk(child, ids);
+        }
+        ids.push(expr.id.0);
+    }
+    let mut ids = Vec::new();
+    for item in &file.items {
+        match &item.kind {
+            authz_lang::ast::ItemKind::Policy(policy) => {
+                for condition in &policy.conditions {
+                    walk(&condition.expr, &mut ids);
+                }
+            }
+            authz_lang::ast::ItemKind::Limit(limit) => {
+                for expr in limit.keys.iter().chain(&limit.condition) {
+                    walk(expr, &mut ids);
+                }
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
+#[test]
+fn expressions_are_numbered_densely_children_first() {
+    for path in fixtures("ok") {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = parse(&text);
+        let ids = expr_ids(&parsed.file);
+        assert!(!ids.is_empty(), "{}", path.display());
+        let dense: Vec<u32> = (0..u32::try_from(ids.len()).unwrap()).collect();
+        assert_eq!(ids, dense, "{}", path.display());
+        // Numbering by hand agrees with the parser, and parsing again gives the same ids.
+        let mut renumbered = parsed.file.clone();
+        renumbered.number_exprs();
+        assert_eq!(expr_ids(&renumbered), ids, "{}", path.display());
+        assert_eq!(expr_ids(&parse(&text).file), ids, "{}", path.display());
+    }
+}

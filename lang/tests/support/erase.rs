@@ -1,6 +1,8 @@
 //! Comparing syntax trees modulo spans: [`erase_spans`] returns a copy of a file with every span
 //! zeroed (and comments trimmed of trailing whitespace, as the formatter prints them), so that two
 //! trees parsed from differently laid-out texts compare equal when they say the same thing.
+//! Expression ids are kept (tree equality ignores them anyway); [`expr_ids`] lists them, for
+//! tests of the numbering itself.
 
 use authz_lang::ast::*;
 use authz_lang::Span;
@@ -232,7 +234,36 @@ pub fn expr(e: &Expr) -> Expr {
         ExprKind::Error => ExprKind::Error,
     };
     Expr {
+        id: e.id,
         kind,
         span: Span::default(),
     }
+}
+
+/// The ids of every expression of `file`, children before their parent, left to right: the
+/// order in which the parser numbers them.
+pub fn expr_ids(file: &File) -> Vec<ExprId> {
+    fn walk(e: &Expr, ids: &mut Vec<ExprId>) {
+        for child in e.children() {
+            walk(child, ids);
+        }
+        ids.push(e.id);
+    }
+    let mut ids = Vec::new();
+    for item in &file.items {
+        match &item.kind {
+            ItemKind::Policy(policy) => {
+                for condition in &policy.conditions {
+                    walk(&condition.expr, &mut ids);
+                }
+            }
+            ItemKind::Limit(limit) => {
+                for e in limit.keys.iter().chain(&limit.condition) {
+                    walk(e, &mut ids);
+                }
+            }
+            ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
+        }
+    }
+    ids
 }

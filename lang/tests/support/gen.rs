@@ -3,7 +3,8 @@
 //! [`file`] generates files with every item kind (annotations included) and every expression
 //! form, nested to a bounded depth; identifiers are never keywords, field names are identifiers,
 //! keywords or arbitrary strings, and strings mix ASCII, escapes, control characters and other
-//! Unicode. Every span is `Span::default()` and trees carry no comments: comments exist only in
+//! Unicode. Every span is `Span::default()`, expressions are numbered as the parser numbers them
+//! ([`File::number_exprs`]), and trees carry no comments: comments exist only in
 //! text, so [`text`] prints a generated file and inserts random whitespace and comments between
 //! its tokens (see `noise`). Expressions are generated without regard to
 //! precedence, so a tree may need parentheses to be printed; [`parenthesize`] adds a `Paren` node
@@ -138,8 +139,13 @@ pub fn record_type() -> impl Strategy<Value = RecordType> {
     record_type_of(type_expr())
 }
 
+/// An expression with a placeholder id; [`file`] and [`parenthesize`] number finished trees.
 fn expr_of(kind: ExprKind) -> Expr {
-    Expr { kind, span: span() }
+    Expr {
+        id: ExprId(0),
+        kind,
+        span: span(),
+    }
 }
 
 fn boxed(e: Expr) -> Box<Expr> {
@@ -395,9 +401,13 @@ pub fn item() -> impl Strategy<Value = Item> {
 
 /// A file of up to five items, without comments.
 pub fn file() -> impl Strategy<Value = File> {
-    vec(item(), 0..6).prop_map(|items| File {
-        items,
-        comments: Vec::new(),
+    vec(item(), 0..6).prop_map(|items| {
+        let mut file = File {
+            items,
+            comments: Vec::new(),
+        };
+        file.number_exprs();
+        file
     })
 }
 
@@ -515,7 +525,11 @@ pub fn paren_expr(e: &Expr) -> Expr {
         ExprKind::Paren(inner) => ExprKind::Paren(Box::new(any(inner))),
         kind => kind.clone(),
     };
-    Expr { kind, span: e.span }
+    Expr {
+        id: e.id,
+        kind,
+        span: e.span,
+    }
 }
 
 /// A copy of a file with a `Paren` node wherever the grammar needs one: the tree that the
@@ -540,5 +554,6 @@ pub fn parenthesize(file: &File) -> File {
             ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
         }
     }
+    file.number_exprs();
     file
 }
