@@ -1,11 +1,13 @@
-//! The checker's diagnostics: one variant per kind of problem, each with a stable code.
+//! The checker's diagnostics: one variant per kind of problem, each with a stable code; and the
+//! one error of the passes after checking, [`CompileError::Internal`], which reports a bug in
+//! authz (a broken [`Invariant`]) rather than a problem of the policies.
 //!
-//! This enum is the one place where the codes are documented. Messages follow the Cedar and Oxc
+//! These enums are the one place where the codes are documented. Messages follow the Cedar and Oxc
 //! style: lower case, names in backticks, no final dot. Every variant labels the span it is
 //! about; a `help` says how to fix it where that can be said ("did you mean `x`?", "try ...").
 //! Warnings are marked with `severity(Warning)`; everything else is an error.
 
-use authz_lang::{FileId, SourceFile};
+use authz_lang::{FileId, SourceFile, Span};
 use miette::{Diagnostic, SourceSpan};
 use thiserror::Error;
 
@@ -679,6 +681,141 @@ pub enum CheckError {
         #[help]
         help: Option<String>,
     },
+}
+
+/// A problem found while building the decision program of a set that checked clean.
+#[derive(Clone, Debug, Diagnostic, Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// A broken invariant of the compiler: building the program found the checked trees and
+    /// what the checker recorded about them in disagreement (a bug in authz, not in the
+    /// policies). The set is refused rather than compiled into a program that could decide
+    /// otherwise than the policies say.
+    #[error("internal error: {problem}")]
+    #[diagnostic(
+        code(authz::compile::internal),
+        help("this is a bug in authz, not in the policies; please report it with the policy set")
+    )]
+    Internal {
+        /// What was missing or inconsistent, and where.
+        problem: Invariant,
+        /// The expression or declaration concerned, when there is one.
+        #[label("here")]
+        span: Option<SourceSpan>,
+    },
+}
+
+/// The invariants whose breach [`CompileError::Internal`] reports; `at` names a place as
+/// `file:line:column` (or a byte offset when the file's text is not at hand).
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum Invariant {
+    /// The checker recorded no type for an expression that lowering needs the type of.
+    #[error("no type recorded for the expression at {at}")]
+    NoType {
+        /// Where the expression is.
+        at: String,
+    },
+    /// The type recorded under the expression's id belongs to another expression: the tree
+    /// lowered is not the tree checked.
+    #[error(
+        "the type recorded for the expression at {at} belongs to another expression, at {other}"
+    )]
+    TypeOfOtherExpr {
+        /// Where the expression is.
+        at: String,
+        /// Where the expression the type was recorded for is.
+        other: String,
+    },
+    /// A recorded type that lowering cannot use where it stands.
+    #[error("the expression at {at} has type `{found}` where lowering needs {needed}")]
+    WrongType {
+        /// Where the expression is.
+        at: String,
+        /// The type recorded.
+        found: String,
+        /// What lowering needs there.
+        needed: &'static str,
+    },
+    /// A name that checking resolved but the program being built does not have.
+    #[error("{kind} `{name}` at {at} has no counterpart in the program")]
+    Unresolved {
+        /// What the name names: "entity type", "function", ...
+        kind: &'static str,
+        /// The name.
+        name: String,
+        /// Where it is used.
+        at: String,
+    },
+    /// A construct that a set without errors cannot contain.
+    #[error("{what} at {at}")]
+    Unexpected {
+        /// What was found, such as "an expression that failed to parse".
+        what: String,
+        /// Where.
+        at: String,
+    },
+    /// A checked policy or limit that is not at the place the checker recorded.
+    #[error("no {kind} is item {item} of file {file}")]
+    MissingItem {
+        /// "policy" or "limit".
+        kind: &'static str,
+        /// The item's index among the items of its file.
+        item: usize,
+        /// The file's number.
+        file: u32,
+    },
+    /// More of something than the program can number.
+    #[error("too many {what} to number")]
+    TooMany {
+        /// What there are too many of.
+        what: &'static str,
+    },
+}
+
+/// A broken invariant as a pass after checking reports it; [`crate::compile_sources`] turns it into
+/// a [`CompileError::Internal`] diagnostic and builds no program.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Internal {
+    /// The file concerned, when there is one.
+    pub file: Option<FileId>,
+    /// The span concerned in that file, when there is one.
+    pub span: Option<Span>,
+    /// What is wrong.
+    pub problem: Invariant,
+}
+
+impl Internal {
+    /// A breach that concerns no place in particular.
+    pub fn nowhere(problem: Invariant) -> Internal {
+        Internal {
+            file: None,
+            span: None,
+            problem,
+        }
+    }
+
+    /// The diagnostic that reports it; one that concerns no file is reported against the first.
+    pub fn into_diagnostic(self) -> crate::Diagnostic {
+        crate::Diagnostic {
+            file: self.file.unwrap_or(FileId(0)),
+            kind: crate::DiagnosticKind::Compile(CompileError::Internal {
+                problem: self.problem,
+                span: self.span.map(SourceSpan::from),
+            }),
+        }
+    }
+}
+
+/// `file:line:column` for a place in `sources` (the files by [`FileId`] index), or the file's
+/// number and a byte offset when its text is not among them.
+pub(crate) fn place(sources: &[SourceFile], file: FileId, span: Span) -> String {
+    let index = usize::try_from(file.0).unwrap_or(usize::MAX);
+    match sources.get(index) {
+        Some(source) => {
+            let line_col = source.line_col(span.start());
+            format!("{}:{}:{}", source.name, line_col.line, line_col.column)
+        }
+        None => format!("file {}, byte {}", file.0, span.start),
+    }
 }
 
 /// "did you mean `x`?" for a suggestion.

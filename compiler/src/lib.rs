@@ -21,7 +21,7 @@ use std::fmt;
 use authz_lang::ast;
 use authz_lang::{FileId, SourceFile, Span};
 
-use crate::diagnostics::{did_you_mean, CheckError, Reporter};
+use crate::diagnostics::{did_you_mean, CheckError, CompileError, Internal, Reporter};
 use crate::schema::{Location, Schema};
 use crate::typeck::{CheckedLimit, CheckedPolicy, ExprTypes};
 use authz_runtime::suggest::suggest;
@@ -64,6 +64,8 @@ pub enum DiagnosticKind {
     Syntax(authz_lang::SyntaxError),
     /// Found by the checker.
     Check(CheckError),
+    /// Found while building the program of a set that checked clean: a bug in authz.
+    Compile(CompileError),
 }
 
 impl Diagnostic {
@@ -72,6 +74,7 @@ impl Diagnostic {
         match &self.kind {
             DiagnosticKind::Syntax(error) => error,
             DiagnosticKind::Check(error) => error,
+            DiagnosticKind::Compile(error) => error,
         }
     }
 
@@ -166,14 +169,19 @@ fn parse_and_check(sources: &[SourceFile]) -> (Vec<authz_lang::Parse>, Checked) 
 pub struct Compiled {
     /// Everything the checker found; warnings may be present even with a program.
     pub checked: Checked,
-    /// The decision program; `None` when the set has errors.
+    /// The decision program; `None` when the set has errors, including an internal error
+    /// (`authz::compile::internal`) found while building the program.
     pub program: Option<authz_runtime::program::Program>,
 }
 
 /// Parses, checks and (when there are no errors) compiles the files of one policy set into a
 /// decision program.
+///
+/// Building the program trusts nothing it cannot verify: when the checked trees and what the
+/// checker recorded about them disagree (a bug), the result has no program and its diagnostics
+/// hold an `authz::compile::internal` error ([`CompileError::Internal`]) saying what was missing.
 pub fn compile_sources(sources: &[SourceFile]) -> Compiled {
-    let (parses, checked) = parse_and_check(sources);
+    let (parses, mut checked) = parse_and_check(sources);
     if checked.has_errors() {
         return Compiled {
             checked,
@@ -181,19 +189,29 @@ pub fn compile_sources(sources: &[SourceFile]) -> Compiled {
         };
     }
     let trees: Vec<&ast::File> = parses.iter().map(|parse| &parse.file).collect();
-    let program = build_program(&checked, &trees, sources);
-    Compiled {
-        checked,
-        program: Some(program),
+    match build_program(&checked, &trees, sources) {
+        Ok(program) => Compiled {
+            checked,
+            program: Some(program),
+        },
+        Err(internal) => {
+            checked.diagnostics.push(internal.into_diagnostic());
+            sort_diagnostics(&mut checked.diagnostics);
+            Compiled {
+                checked,
+                program: None,
+            }
+        }
     }
 }
 
-/// Lowers, indexes and shares: the passes after checking, in order.
+/// Lowers, indexes and shares: the passes after checking, in order. `trees` must be the trees
+/// `checked` was made from, by [`FileId`] index; anything else is an internal error.
 fn build_program(
     checked: &Checked,
     trees: &[&ast::File],
     sources: &[SourceFile],
-) -> authz_runtime::program::Program {
+) -> Result<authz_runtime::program::Program, Internal> {
     let mut lowered = lower::run(
         &checked.schema,
         trees,
@@ -201,9 +219,14 @@ fn build_program(
         &checked.policies,
         &checked.limits,
         &checked.types,
-    );
-    let routes = lower::routes(&checked.schema, &lowered.schema, &mut lowered.interner);
-    let mut index = index::run(&lowered.schema, &lowered.policies);
+    )?;
+    let routes = lower::routes(
+        &checked.schema,
+        &lowered.schema,
+        &mut lowered.interner,
+        sources,
+    )?;
+    let mut index = index::run(&lowered.schema, &lowered.policies)?;
     let mut policies: Vec<authz_runtime::program::Policy> = lowered
         .policies
         .into_iter()
@@ -235,23 +258,21 @@ fn build_program(
     for bucket in &mut index.bucket_list {
         for group in [&mut bucket.forbids, &mut bucket.permits] {
             for key in &mut group.by_value {
-                sharing.rewrite(&mut key.key);
+                sharing.rewrite(&mut key.key)?;
             }
         }
     }
     for policy in &mut policies {
         if let Some(condition) = &mut policy.condition {
-            sharing.rewrite(condition);
+            sharing.rewrite(condition)?;
         }
     }
     for limit in &mut limits {
-        limit
-            .keys
-            .iter_mut()
-            .chain(&mut limit.condition)
-            .for_each(|expr| sharing.rewrite(expr));
+        for expr in limit.keys.iter_mut().chain(&mut limit.condition) {
+            sharing.rewrite(expr)?;
+        }
     }
-    authz_runtime::program::Program {
+    Ok(authz_runtime::program::Program {
         interner: lowered.interner,
         schema: lowered.schema,
         pool: lowered.pool,
@@ -260,7 +281,7 @@ fn build_program(
         shared: sharing.shared,
         index,
         routes,
-    }
+    })
 }
 
 /// Checks parsed files together. Messages that refer to another file name it by number; use

@@ -5,10 +5,15 @@
 //! least twice, and is more than a constant or a variable, moves to `Program::shared` and is
 //! replaced by `Expr::Shared`; the runtime memoizes it per decision. Expressions are pure, so a
 //! shared value is the same wherever it is used.
+//!
+//! A slot number that does not fit is an internal error ([`Internal`]), not a reference to a slot
+//! that is not there.
 
 use std::collections::HashMap;
 
 use authz_runtime::program::Expr;
+
+use crate::diagnostics::{Internal, Invariant};
 
 /// Counts and then rewrites the expressions given to it.
 #[derive(Default)]
@@ -33,34 +38,44 @@ impl Sharing {
 
     /// Replaces the sub-expressions of `expr` that occur more than once by shared references
     /// (second pass).
-    pub fn rewrite(&mut self, expr: &mut Expr) {
+    pub fn rewrite(&mut self, expr: &mut Expr) -> Result<(), Internal> {
         if !worth_sharing(expr) {
-            return;
+            return Ok(());
         }
         let description = format!("{expr:?}");
+        // Not counted (not seen in the first pass) means not shared: the expression stays as is.
         if self.counts.get(&description).copied().unwrap_or(0) >= 2 {
             if let Some(slot) = self.slots.get(&description) {
                 *expr = Expr::Shared(*slot);
-                return;
+                return Ok(());
             }
             // Reserve the slot first: rewriting the body may share its own parts, which take
             // the slots after this one.
-            let slot = u32::try_from(self.shared.len()).unwrap_or(u32::MAX);
+            let slot = u32::try_from(self.shared.len()).map_err(|_| {
+                Internal::nowhere(Invariant::TooMany {
+                    what: "shared expressions",
+                })
+            })?;
             self.slots.insert(description, slot);
             self.shared
                 .push(Expr::Lit(authz_runtime::value::Value::Absent));
             let mut body = std::mem::replace(expr, Expr::Shared(slot));
             for child in children_mut(&mut body) {
-                self.rewrite(child);
+                self.rewrite(child)?;
             }
-            if let Some(entry) = self.shared.get_mut(slot as usize) {
-                *entry = body;
-            }
-            return;
+            let Some(entry) = self.shared.get_mut(slot as usize) else {
+                return Err(Internal::nowhere(Invariant::Unexpected {
+                    what: format!("shared slot {slot} missing"),
+                    at: "the shared expressions".to_owned(),
+                }));
+            };
+            *entry = body;
+            return Ok(());
         }
         for child in children_mut(expr) {
-            self.rewrite(child);
+            self.rewrite(child)?;
         }
+        Ok(())
     }
 }
 

@@ -11,6 +11,11 @@
 //! when both sides establish them, reach the `then` branch of `if` from its condition, and are
 //! lost under `!`. Facts of a `when` clause hold in the clauses after it. An optional attribute
 //! may be read only where a fact proves it present, and an `is` fact narrows the path's type.
+//!
+//! Types for lowering: every expression checked has its type recorded in [`ExprTypes`], a side
+//! table keyed by the expression's file and [`ast::ExprId`] (never by its address), with the span
+//! it was recorded for, so that lowering can tell a missing or foreign entry from a real one and
+//! fail instead of guessing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -72,20 +77,73 @@ const LIMIT_UNITS: [&str; 4] = ["second", "minute", "hour", "day"];
 /// The generic methods of sets.
 const SET_METHODS: [&str; 4] = ["contains", "containsAll", "containsAny", "isEmpty"];
 
-/// The type of every expression the checker saw, keyed by the expression's address in the syntax
-/// trees it was given. It serves the lowering that runs right after checking, on the same trees;
-/// it means nothing once those trees are dropped or moved.
+/// The type of every expression the checker saw: a side table keyed by node id, in the style of
+/// an arena map (`ArenaMap<ExprId, Type>`), never by the address of a node.
+///
+/// The key is the expression's file and its [`ast::ExprId`]: the parser numbers the expressions
+/// of each file on its own, so ids repeat across the files of a set, and the [`FileId`] the
+/// checker was given tells them apart. (Numbering across the whole set instead would make a
+/// file's tree depend on which files were parsed before it.) Each entry also keeps the span of
+/// the expression it was recorded for, so that a lookup with an expression of another tree
+/// (another parse, an edited tree) is detected instead of answered with a stranger's type.
 #[derive(Debug, Default)]
-pub struct ExprTypes(HashMap<usize, Type>);
+pub struct ExprTypes(HashMap<(FileId, ast::ExprId), Recorded>);
+
+/// One entry of [`ExprTypes`].
+#[derive(Debug)]
+struct Recorded {
+    span: Span,
+    ty: Type,
+}
+
+/// Why [`ExprTypes::lookup`] has no type for an expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeMiss {
+    /// Nothing was recorded under the expression's id.
+    NotRecorded,
+    /// The type under its id was recorded for another expression, at this span: the tree is not
+    /// the one that was checked.
+    OtherExpr(Span),
+}
 
 impl ExprTypes {
-    /// The type the checker gave `expr` (with the `is` and `has` facts in force at that point).
-    pub fn get(&self, expr: &ast::Expr) -> Option<&Type> {
-        self.0.get(&(std::ptr::from_ref(expr) as usize))
+    /// The type the checker gave `expr` of `file` (with the `is` and `has` facts in force at
+    /// that point), or why there is none.
+    pub fn lookup(&self, file: FileId, expr: &ast::Expr) -> Result<&Type, TypeMiss> {
+        match self.0.get(&(file, expr.id)) {
+            Some(recorded) if recorded.span == expr.span => Ok(&recorded.ty),
+            Some(recorded) => Err(TypeMiss::OtherExpr(recorded.span)),
+            None => Err(TypeMiss::NotRecorded),
+        }
     }
 
-    fn record(&mut self, expr: &ast::Expr, ty: &Type) {
-        self.0.insert(std::ptr::from_ref(expr) as usize, ty.clone());
+    /// The type the checker gave `expr` of `file`, when it was recorded for that expression.
+    pub fn get(&self, file: FileId, expr: &ast::Expr) -> Option<&Type> {
+        self.lookup(file, expr).ok()
+    }
+
+    /// How many expressions have a type.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no expression has a type.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn record(&mut self, file: FileId, expr: &ast::Expr, ty: &Type) {
+        let recorded = Recorded {
+            span: expr.span,
+            ty: ty.clone(),
+        };
+        self.0.insert((file, expr.id), recorded);
+    }
+
+    /// Forgets the type of one expression, to test that lowering refuses to guess it.
+    #[cfg(test)]
+    pub(crate) fn forget(&mut self, file: FileId, expr: &ast::Expr) {
+        self.0.remove(&(file, expr.id));
     }
 }
 
@@ -551,7 +609,7 @@ impl ExprChecker<'_, '_, '_> {
     /// Checks `expr` and records its type for lowering.
     fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Typed {
         let typed = self.check_kind(expr, facts);
-        self.types.record(expr, &typed.ty);
+        self.types.record(self.file, expr, &typed.ty);
         typed
     }
 
