@@ -50,6 +50,69 @@ impl Namer<'_> {
         json!({ "type": self.program.schema.type_name(uid.ty), "id": self.text(uid.id) })
     }
 
+    /// The value of attribute `name` of an entity as this request sees it (the request's own
+    /// entity of that identity first, then the store's); `None` when the entity, the attribute
+    /// or its value is missing.
+    pub fn attribute(&self, uid: EntityUid, name: &str) -> Option<Value> {
+        let schema = &self.program.schema;
+        let attr = schema.attr_id(name)?;
+        let slot = schema
+            .entity_type(uid.ty)
+            .and_then(|def| schema.layout(def.layout))
+            .and_then(|layout| layout.slot(attr))?;
+        let overlay = self.request.entities.as_deref().and_then(|o| o.get(uid));
+        let value = match overlay {
+            Some(entity) => self
+                .request
+                .pool
+                .slice(entity.attrs_start, entity.attrs_len as usize)
+                .get(slot)
+                .copied(),
+            None => {
+                let entity = self.store.get(uid)?;
+                self.store.attrs(entity).get(slot).copied()
+            }
+        };
+        value.filter(|value| *value != Value::Absent)
+    }
+
+    /// A scalar value, or each scalar element of a set, as plain text (a string without quotes,
+    /// an entity as its id, an IP range as `addr/prefix`); `None` for records and nested sets.
+    pub fn plain_texts(&self, value: Value) -> Option<Vec<String>> {
+        let pool = |id: PoolId| match id {
+            PoolId::Program => Some(&self.program.pool),
+            PoolId::Store => Some(&self.store.pool),
+            PoolId::Request => Some(&self.request.pool),
+            PoolId::Scratch => None,
+        };
+        let scalar = |value: Value| -> Option<String> {
+            Some(match value {
+                Value::Bool(b) => b.to_string(),
+                Value::Long(n) | Value::Timestamp(n) | Value::Duration(n) => n.to_string(),
+                Value::Str(sym) => self.text(sym).to_string(),
+                Value::Entity(uid) => self.text(uid.id).to_string(),
+                Value::Ip(ip) => {
+                    let net = pool(ip.pool)?.ip(ip.index)?;
+                    let full = if net.addr.is_ipv4() { 32 } else { 128 };
+                    if net.prefix == full {
+                        net.addr.to_string()
+                    } else {
+                        format!("{}/{}", net.addr, net.prefix)
+                    }
+                }
+                Value::Set(_) | Value::Record(_) | Value::Absent => return None,
+            })
+        };
+        match value {
+            Value::Set(set) => pool(set.pool)?
+                .slice(set.start, set.len as usize)
+                .iter()
+                .map(|element| scalar(*element))
+                .collect(),
+            other => scalar(other).map(|text| vec![text]),
+        }
+    }
+
     /// A value as it would be written in a policy.
     pub fn value(&self, value: Value) -> String {
         let mut out = String::new();

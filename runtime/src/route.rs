@@ -206,6 +206,30 @@ impl Route {
         path.next().is_none()
     }
 
+    fn matches_path_ignoring_case(&self, path: &[&str]) -> bool {
+        let mut path = path.iter();
+        for segment in &self.segments {
+            match segment {
+                RouteSegment::Rest => return true,
+                RouteSegment::Literal(text) => {
+                    let same = path.next().is_some_and(|actual| {
+                        actual.len() == text.len() && actual.eq_ignore_ascii_case(text)
+                            || actual.to_lowercase() == text.to_lowercase()
+                    });
+                    if !same {
+                        return false;
+                    }
+                }
+                RouteSegment::Param(_) | RouteSegment::Star => {
+                    if path.next().is_none() {
+                        return false;
+                    }
+                }
+            }
+        }
+        path.next().is_none()
+    }
+
     /// The specificity order of [`RouteTable`]: the more specific of two overlapping routes
     /// comes first.
     fn specificity(&self, other: &Route) -> Ordering {
@@ -363,6 +387,20 @@ impl RouteTable {
         let method = Method::from_name(method);
         let index = self.search(0, method, path_segments)?;
         self.route_match(index, path_segments)
+    }
+
+    /// The most specific route that matches when literal segments are compared without regard
+    /// to case (as a case-insensitive server routes), found by trying every route in order.
+    pub fn find_ignoring_case<'a>(
+        &'a self,
+        method: &str,
+        path_segments: &'a [&'a str],
+    ) -> Option<RouteMatch<'a>> {
+        let request = Method::from_name(method);
+        let index = self.routes.iter().position(|route| {
+            route.method.accepts(request) && route.matches_path_ignoring_case(path_segments)
+        })?;
+        self.route_match(u32::try_from(index).ok()?, path_segments)
     }
 
     /// The same answer as [`RouteTable::find`], found by trying every route in order: the
