@@ -97,16 +97,7 @@ impl AssertionConfig {
         }
         if let Some(header) = &self.header {
             let valid = HeaderName::from_bytes(header.as_bytes()).is_ok();
-            let reserved = HOP_BY_HOP
-                .iter()
-                .chain(RESERVED_HEADERS)
-                .chain(IDENTITY_HEADERS)
-                .chain(taken)
-                .any(|name| same_name(header, name))
-                || RESERVED_PREFIXES
-                    .iter()
-                    .any(|prefix| name_starts_with(header, prefix));
-            if !valid || reserved {
+            if !valid || reserved_header_name(header, taken) {
                 return Err(format!(
                     "`assertion.header`: `{header}` cannot carry the assertion (it is not a \
                      header name, or HTTP or the proxy already uses it)"
@@ -115,6 +106,21 @@ impl AssertionConfig {
         }
         Ok(())
     }
+}
+
+/// Whether a header name means something else to HTTP, to the proxy or to the gateways around
+/// it (or is one of `taken`), in any spelling: such a name cannot carry a value the proxy sets
+/// upstream.
+pub fn reserved_header_name(header: &str, taken: &[&str]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .chain(RESERVED_HEADERS)
+        .chain(IDENTITY_HEADERS)
+        .chain(taken)
+        .any(|name| same_name(header, name))
+        || RESERVED_PREFIXES
+            .iter()
+            .any(|prefix| name_starts_with(header, prefix))
 }
 
 /// Headers that mean something else to HTTP, to the proxy or to the gateways around it.

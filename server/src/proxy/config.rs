@@ -45,6 +45,10 @@ pub struct ProxyConfig {
     /// Rate limit counts shared by replicas in Redis; in memory without it.
     #[serde(default)]
     pub limits: Option<SharedLimitsConfig>,
+    /// Headers set upstream from verified identity: header name → source (`principal.id`,
+    /// `principal.type`, `principal.ATTR`, `claim.NAME`, `issuer`, `auth`).
+    #[serde(default)]
+    pub upstream_headers: BTreeMap<String, String>,
 }
 
 /// `[proxy]`
@@ -70,6 +74,11 @@ pub struct ProxySettings {
     pub connect_timeout_ms: u64,
     /// The largest header section accepted from clients, in bytes.
     pub max_header_bytes: usize,
+    /// Header names removed from every request in every spelling, besides the built-in list
+    /// of identity headers; a name ending in `-` or `*` is a prefix.
+    pub strip_headers: Vec<String>,
+    /// `strip` (default) or `refuse` requests carrying method-override or rewrite headers.
+    pub method_override: super::headers::MethodOverride,
     /// TLS for the listener, with optional or required client certificates; plain HTTP
     /// without it.
     pub tls: Option<super::tls::TlsSettings>,
@@ -125,6 +134,8 @@ impl Default for ProxySettings {
             upstream_timeout_ms: 10_000,
             connect_timeout_ms: 2_000,
             max_header_bytes: 32 * 1024,
+            strip_headers: Vec::new(),
+            method_override: super::headers::MethodOverride::Strip,
             tls: None,
         }
     }
@@ -211,6 +222,34 @@ impl ProxyConfig {
             if !known {
                 return Err(format!(
                     "`context.{field}`: unknown source `{source}`; use `client_ip`, `method`, `path`, `header:NAME` or `query:NAME`"
+                ));
+            }
+        }
+        for (index, name) in config.proxy.strip_headers.iter().enumerate() {
+            let bare = name.trim_end_matches('*');
+            if bare.is_empty() || hyper::header::HeaderName::from_bytes(bare.as_bytes()).is_err() {
+                return Err(format!(
+                    "`proxy.strip_headers[{index}]`: `{name}` is not a header name (or a prefix ending in `-` or `*`)"
+                ));
+            }
+        }
+        for (name, source) in &config.upstream_headers {
+            super::upstream_headers::Source::parse(source)
+                .map_err(|message| format!("`upstream_headers.\"{name}\"`: {message}"))?;
+            let api_key_header = config
+                .identity
+                .api_keys
+                .as_ref()
+                .map(|api_keys| api_keys.header.as_str());
+            let identity_prefixed =
+                super::headers::name_starts_with(name, &config.proxy.identity_header_prefix);
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+                || identity_prefixed
+                || super::assertion::reserved_header_name(name, api_key_header.as_slice())
+            {
+                return Err(format!(
+                    "`upstream_headers.\"{name}\"`: cannot be set from identity (it is not a \
+                     header name, or HTTP, the proxy or its identity headers already use it)"
                 ));
             }
         }

@@ -27,7 +27,7 @@ pub type ProxyBody = BoxBody<Bytes, BodyError>;
 /// Why a response body broke off.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 
-type HyperClient = Client<HttpConnector, IdleTimeout>;
+type HyperClient = Client<HttpConnector, ClientBody>;
 
 /// The upstream client: pooled HTTP/1.1 connections, one pool per thread, so that a request and
 /// the upstream connection it uses are served by the same thread (see [`super::workers`]); a
@@ -82,7 +82,16 @@ pub enum ForwardError {
     Timeout,
     /// The client stopped sending its body for the timeout: 408.
     ClientStalled,
+    /// The client's body is not validly framed (a bad chunk size, a body shorter than its
+    /// length): 400, and the connection closed.
+    InvalidBody(String),
 }
+
+/// How much of a client's body is read before the upstream is contacted. A body that ends
+/// within it is checked whole (its framing included) and forwarded with a `Content-Length`;
+/// a longer one streams on (chunked), and a framing error later in it abandons the upstream
+/// request mid-body.
+pub const PREFETCH_BYTES: usize = 64 * 1024;
 
 /// Sends `request` (already rewritten for the upstream) and returns the upstream's response with
 /// its hop-by-hop headers removed. `timeout` bounds each wait: for the next piece of the client's
@@ -94,9 +103,9 @@ pub async fn forward(
     request: hyper::Request<Incoming>,
     timeout: Duration,
 ) -> Result<hyper::Response<ProxyBody>, ForwardError> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let upload = Arc::new(Upload::default());
-    let body = IdleTimeout::new(body, timeout, Side::Client).reporting_to(upload.clone());
+    let body = prefetch(body, timeout, &upload, &mut parts.headers).await?;
     let request = hyper::Request::from_parts(parts, body);
     let sending = client.local().request(request);
     tokio::pin!(sending);
@@ -114,6 +123,9 @@ pub async fn forward(
     };
     let response = match result {
         Err(error) if caused_by_stalled_client(&error) => return Err(ForwardError::ClientStalled),
+        Err(error) if caused_by_invalid_body(&error) => {
+            return Err(ForwardError::InvalidBody(error.to_string()))
+        }
         Err(error) => return Err(ForwardError::Unavailable(error.to_string())),
         Ok(response) => response,
     };
@@ -122,6 +134,107 @@ pub async fn forward(
     let body = IdleTimeout::new(body, timeout, Side::Upstream);
     Ok(hyper::Response::from_parts(parts, body.boxed()))
 }
+
+/// Reads the client's body up to [`PREFETCH_BYTES`] before anything is sent upstream (see
+/// there); each piece must come within `timeout`.
+async fn prefetch(
+    mut body: Incoming,
+    timeout: Duration,
+    upload: &Arc<Upload>,
+    headers: &mut hyper::HeaderMap,
+) -> Result<ClientBody, ForwardError> {
+    let mut frames = std::collections::VecDeque::new();
+    let mut length = 0usize;
+    let mut trailers = false;
+    while !body.is_end_stream() {
+        if length >= PREFETCH_BYTES {
+            let rest = IdleTimeout::new(body, timeout, Side::Client).reporting_to(upload.clone());
+            return Ok(ClientBody {
+                frames,
+                rest: Some(rest),
+                length: None,
+            });
+        }
+        let frame = match tokio::time::timeout(timeout, body.frame()).await {
+            Err(_) => return Err(ForwardError::ClientStalled),
+            Ok(None) => break,
+            Ok(Some(Err(error))) => return Err(ForwardError::InvalidBody(error.to_string())),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        match frame.data_ref() {
+            Some(data) => length += data.len(),
+            None => trailers = true,
+        }
+        frames.push_back(frame);
+    }
+    upload.finish();
+    let declared = headers.contains_key(hyper::header::CONTENT_LENGTH) || length > 0;
+    if !trailers && declared {
+        headers.insert(
+            hyper::header::CONTENT_LENGTH,
+            hyper::header::HeaderValue::from(length),
+        );
+    }
+    Ok(ClientBody {
+        frames,
+        rest: None,
+        length: (!trailers).then_some(length as u64),
+    })
+}
+
+/// The client's body as forwarded: the frames read ahead, then the rest as it comes.
+pub struct ClientBody {
+    frames: std::collections::VecDeque<Frame<Bytes>>,
+    rest: Option<IdleTimeout>,
+    /// The exact length, when the whole body (without trailers) was read ahead.
+    length: Option<u64>,
+}
+
+impl Body for ClientBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if let Some(frame) = self.frames.pop_front() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        match &mut self.rest {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.frames.is_empty() && self.rest.as_ref().is_none_or(Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.length {
+            Some(length) => SizeHint::with_exact(length),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+/// Whether a forwarding error comes from the client's body being invalidly framed.
+fn caused_by_invalid_body(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error.downcast_ref::<InvalidClientBody>().is_some() {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The client's body broke off in the middle (bad framing, or the connection closed).
+#[derive(Debug, thiserror::Error)]
+#[error("the client's body is not validly framed: {0}")]
+struct InvalidClientBody(String);
 
 /// How far the client's body has come: when a piece last arrived (or the wait for the next one
 /// began), whether the proxy is waiting for the client, and whether the body is complete.
@@ -253,7 +366,13 @@ impl Body for IdleTimeout {
                         upload.progressed();
                     }
                 }
-                Poll::Ready(frame.map(|frame| frame.map_err(BodyError::from)))
+                let side = self.side;
+                Poll::Ready(frame.map(|frame| {
+                    frame.map_err(|error| match side {
+                        Side::Client => Box::new(InvalidClientBody(error.to_string())) as BodyError,
+                        Side::Upstream => BodyError::from(error),
+                    })
+                }))
             }
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => {

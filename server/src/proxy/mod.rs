@@ -5,7 +5,10 @@
 //! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
 //! `normalize`, `identity`, the runtime's route table and decision, `limits` (in memory, or
 //! `shared_limits` in Redis through `resp`), `headers`,
-//! `assertion` (the optional signed identity assertion), `forward`; `tls.rs` is the TLS listener,
+//! `assertion` (the optional signed identity assertion), `upstream_headers` (headers set from
+//! verified identity), `forward`; `framing.rs` watches each client connection's raw request
+//! heads for framing the pipeline cannot see (`Content-Length` with `Transfer-Encoding`);
+//! `tls.rs` is the TLS listener,
 //! whose verified client certificates `identity::mtls` maps to principals; `demo.rs` is the
 //! built-in upstream of the quickstart.
 
@@ -13,6 +16,7 @@ pub mod assertion;
 pub mod config;
 pub mod demo;
 pub mod forward;
+pub mod framing;
 pub mod headers;
 pub mod identity;
 pub mod limits;
@@ -23,4 +27,8 @@ pub mod schema_check;
 pub mod server;
 pub mod shared_limits;
 pub mod tls;
+pub mod upstream_headers;
 pub mod workers;
+
+#[cfg(test)]
+mod boundary_tests;

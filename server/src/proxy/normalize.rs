@@ -28,6 +28,16 @@
 //! - The query string is forwarded unchanged, after the checks on raw characters above and one
 //!   more: `%00` is rejected there too.
 //!
+//! - A segment that a backend could read as another separator or dot segment is rejected:
+//!   one whose NFKC form (Unicode compatibility normalization, as some frameworks and file
+//!   systems apply) is `.` or `..` or holds `/`, `\\`, `;`, `%`, `?` or `#` (fullwidth full stops
+//!   `%EF%BC%8E`, the one- and two-dot leaders `%E2%80%A4`, `%E2%80%A5`, the small full stop
+//!   `%EF%B9%92`, the fullwidth solidus `%EF%BC%8F`); one holding a slash or backslash look-alike
+//!   that NFKC keeps (division slash U+2215, fraction slash U+2044, big solidus U+29F8, set minus
+//!   U+2216 and their kin); and one that ends in `.` or white space, before or after NFKC (`..%20`,
+//!   `admin.`), which Windows-style file systems trim. `.` and `..` themselves are resolved as
+//!   above.
+//!
 //! **Path parameters.** A `;` in the path is rejected, raw or encoded. Servers disagree on it:
 //! some (Tomcat, Spring, Jetty) strip `;...` from each segment before routing, so that
 //! `/admin;x/users` reaches `/admin/users` while the proxy would have routed the segment
@@ -75,12 +85,41 @@ pub enum NormalizeError {
     /// `%` not followed by two hex digits in the path.
     #[error("an invalid percent escape in the path: `%` must be followed by two hex digits")]
     InvalidEscape,
-    /// `%25` followed by two hex digits in the path.
-    #[error("a double-encoded escape (`%25` followed by two hex digits) is not accepted")]
+    /// `%25` followed by two hex digits (or `u` and four) in the path.
+    #[error("a double-encoded escape (`%25` followed by two hex digits, or by `u` and four) is not accepted")]
     DoubleEncoding,
+    /// No `Host` header.
+    #[error("the Host header is required")]
+    MissingHost,
+    /// More than one `Host` header.
+    #[error("more than one Host header is not accepted")]
+    RepeatedHost,
+    /// An empty `Host` header.
+    #[error("an empty Host header is not accepted")]
+    EmptyHost,
+    /// A `Host` with user information (`user@host`).
+    #[error("user information (`user@`) in the Host header is not accepted")]
+    HostUserInfo,
+    /// A `Host` that is not `host[:port]`.
+    #[error("the Host header must be a host name or address with an optional port")]
+    InvalidHost,
     /// Decoded path bytes that are not UTF-8, overlong forms included.
     #[error("the decoded path is not valid UTF-8")]
     InvalidUtf8,
+    /// A segment that Unicode normalization turns into `.` or `..`.
+    #[error(
+        "a path segment that normalizes to `.` or `..` (such as fullwidth dots) is not accepted"
+    )]
+    LookalikeDotSegment,
+    /// A segment holding a character that reads as `/`, `\`, `;`, `%`, `?` or `#` after Unicode
+    /// normalization, or a slash look-alike.
+    #[error(
+        "a path segment holding a look-alike of `/`, `\\` or another delimiter is not accepted"
+    )]
+    LookalikeDelimiter,
+    /// A segment ending in `.` or white space (other than `.` and `..`).
+    #[error("a path segment ending in `.` or white space is not accepted")]
+    TrailingDotOrSpace,
 }
 
 impl NormalizeError {
@@ -101,6 +140,14 @@ impl NormalizeError {
             NormalizeError::InvalidEscape => "invalid_escape",
             NormalizeError::DoubleEncoding => "double_encoding",
             NormalizeError::InvalidUtf8 => "invalid_utf8",
+            NormalizeError::MissingHost => "missing_host",
+            NormalizeError::RepeatedHost => "repeated_host",
+            NormalizeError::EmptyHost => "empty_host",
+            NormalizeError::HostUserInfo => "host_user_info",
+            NormalizeError::InvalidHost => "invalid_host",
+            NormalizeError::LookalikeDotSegment => "lookalike_dot_segment",
+            NormalizeError::LookalikeDelimiter => "lookalike_delimiter",
+            NormalizeError::TrailingDotOrSpace => "trailing_dot_or_space",
         }
     }
 }
@@ -137,6 +184,32 @@ impl Normalized {
         path
     }
 
+    /// The segments as a server applying Unicode compatibility normalization (NFKC) reads them,
+    /// when that differs from [`Normalized::segments`].
+    pub fn nfkc_segments(&self) -> Option<Vec<String>> {
+        if self.segments.iter().all(|segment| segment.is_ascii()) {
+            return None;
+        }
+        let reading: Vec<String> = self
+            .segments
+            .iter()
+            .map(|segment| {
+                unicode_normalization::UnicodeNormalization::nfkc(segment.as_str()).collect()
+            })
+            .collect();
+        (reading != self.segments).then_some(reading)
+    }
+
+    /// The name of a query parameter with which frameworks (Rails, Laravel, Symfony) let a
+    /// request claim another method, `_method`, when the query has one.
+    pub fn method_override_parameter(&self) -> Option<String> {
+        let query = self.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .map(|(key, _)| key)
+            .find(|key| key.trim().eq_ignore_ascii_case("_method"))
+            .map(|key| key.into_owned())
+    }
+
     /// The canonical, percent-encoded path to forward upstream.
     pub fn path(&self) -> &str {
         &self.path
@@ -154,6 +227,58 @@ impl Normalized {
             None => self.path.clone(),
         }
     }
+}
+
+/// The request's one `Host`: refused when missing, repeated, empty, carrying user information,
+/// or not `host[:port]` (a registered name of letters, digits, `-`, `.` and `_`, an IPv4
+/// address, or an IPv6 address in brackets; the port all digits).
+pub fn host(headers: &hyper::HeaderMap) -> Result<&str, NormalizeError> {
+    let mut values = headers.get_all(hyper::header::HOST).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(if headers.contains_key(hyper::header::HOST) {
+            NormalizeError::RepeatedHost
+        } else {
+            NormalizeError::MissingHost
+        });
+    };
+    let host = value.to_str().map_err(|_| NormalizeError::InvalidHost)?;
+    if host.is_empty() {
+        return Err(NormalizeError::EmptyHost);
+    }
+    if host.contains('@') {
+        return Err(NormalizeError::HostUserInfo);
+    }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (address, after) = rest.split_once(']').ok_or(NormalizeError::InvalidHost)?;
+            if address.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(NormalizeError::InvalidHost);
+            }
+            match after {
+                "" => ("", None),
+                other => (
+                    "",
+                    Some(other.strip_prefix(':').ok_or(NormalizeError::InvalidHost)?),
+                ),
+            }
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    let name_ok = host.starts_with('[')
+        || (!name.is_empty()
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_')));
+    let port_ok = port.is_none_or(|port| {
+        !port.is_empty() && port.len() <= 5 && port.bytes().all(|byte| byte.is_ascii_digit())
+    });
+    if !name_ok || !port_ok {
+        return Err(NormalizeError::InvalidHost);
+    }
+    Ok(host)
 }
 
 /// Normalizes the target of a request with this method and `Host` header (see the module
@@ -304,14 +429,67 @@ fn decode_segment(raw: &str) -> Result<String, NormalizeError> {
     if text.chars().any(char::is_control) {
         return Err(NormalizeError::ControlCharacter);
     }
-    let double_encoded = text
-        .as_bytes()
-        .windows(3)
-        .any(|window| matches!(window, [b'%', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit()));
+    // `%XX`, or IIS's `%uXXXX`, left after one decoding: a server decoding again reads it.
+    let double_encoded = text.as_bytes().windows(3).any(
+        |window| matches!(window, [b'%', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit()),
+    ) || text.as_bytes().windows(6).any(|window| {
+        matches!(window, [b'%', b'u' | b'U', digits @ ..] if digits.iter().all(u8::is_ascii_hexdigit))
+    });
     if double_encoded {
         return Err(NormalizeError::DoubleEncoding);
     }
+    check_lookalikes(&text)?;
     Ok(text)
+}
+
+/// Characters that read as a slash or backslash but that NFKC keeps as they are.
+const SLASH_LOOKALIKES: &[char] = &[
+    '\u{2044}', // fraction slash
+    '\u{2215}', // division slash
+    '\u{2216}', // set minus
+    '\u{2571}', // box drawings light diagonal
+    '\u{2572}', // box drawings light diagonal, the other way
+    '\u{29F5}', // reverse solidus operator
+    '\u{29F8}', // big solidus
+    '\u{29F9}', // big reverse solidus
+    '\u{3033}', // vertical kana repeat mark upper half
+    '\u{1735}', // philippine single punctuation
+    '\u{FE68}', // small reverse solidus
+    '\u{FF0F}', // fullwidth solidus
+    '\u{FF3C}', // fullwidth reverse solidus
+];
+
+/// Refuses a decoded segment that a backend applying Unicode normalization or trimming could
+/// read as a dot segment or as holding a delimiter (see the module documentation).
+fn check_lookalikes(segment: &str) -> Result<(), NormalizeError> {
+    if segment == "." || segment == ".." {
+        return Ok(());
+    }
+    let ends_badly = |text: &str| text.ends_with('.') || text.ends_with(char::is_whitespace);
+    if ends_badly(segment) {
+        return Err(NormalizeError::TrailingDotOrSpace);
+    }
+    if segment.is_ascii() {
+        return Ok(());
+    }
+    if segment.contains(SLASH_LOOKALIKES) {
+        return Err(NormalizeError::LookalikeDelimiter);
+    }
+    let normalized: String = unicode_normalization::UnicodeNormalization::nfkc(segment).collect();
+    if normalized == "." || normalized == ".." {
+        return Err(NormalizeError::LookalikeDotSegment);
+    }
+    if normalized.contains(['/', '\\', ';', '%', '?', '#']) || normalized.contains(SLASH_LOOKALIKES)
+    {
+        return Err(NormalizeError::LookalikeDelimiter);
+    }
+    if normalized.chars().any(char::is_control) {
+        return Err(NormalizeError::ControlCharacter);
+    }
+    if ends_badly(&normalized) {
+        return Err(NormalizeError::TrailingDotOrSpace);
+    }
+    Ok(())
 }
 
 fn hex_value(byte: u8) -> Option<u8> {
@@ -410,8 +588,7 @@ mod tests {
             ("/a/b/.", &["a", "b"], "/a/b/"),
             ("/a//../b", &["b"], "/b"),
             ("/..", &[], "/"),
-            ("/a/.../b", &["a", "...", "b"], "/a/.../b"),
-            ("/a/..b/c.", &["a", "..b", "c."], "/a/..b/c."),
+            ("/a/..b/c.d", &["a", "..b", "c.d"], "/a/..b/c.d"),
             // Escapes decode once, either case; the forwarded path re-encodes canonically.
             ("/%41%62c", &["Abc"], "/Abc"),
             ("/caf%C3%A9", &["café"], "/caf%C3%A9"),
@@ -461,6 +638,8 @@ mod tests {
             ("/a?x=\u{1}", E::ControlCharacter),
             ("/a?x=%00", E::ControlCharacter),
             ("/admin x", E::Space),
+            ("/a/.../b", E::TrailingDotOrSpace),
+            ("/a/..b/c.", E::TrailingDotOrSpace),
             ("/admin;x", E::PathParameter),
             ("/admin;jsessionid=1/users", E::PathParameter),
             ("/admin%3Bx", E::PathParameter),

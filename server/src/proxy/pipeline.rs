@@ -23,12 +23,14 @@ use serde_json::{json, Value as Json};
 use super::assertion::{Asserted, AssertionSigner};
 use super::config::{Mode, ProxyConfig};
 use super::forward::{self, ForwardError, ProxyBody, UpstreamClient};
-use super::headers;
+use super::framing::Verdicts;
+use super::headers::{self, HeaderPolicy};
 use super::identity::mtls::PeerCertificate;
 use super::identity::{Authenticator, AUTH_METHOD_HEADER};
 use super::limits::{self, Limiters};
 use super::normalize;
 use super::shared_limits::{Declared, SharedLimits, Unavailable};
+use super::upstream_headers::UpstreamHeaders;
 use crate::serve::decision_log::Line;
 use crate::serve::state::{AppState, Snapshot};
 
@@ -44,9 +46,12 @@ pub struct ProxyState {
     pub authenticator: Authenticator,
     /// Signs the identity assertion sent upstream, when configured.
     pub assertion: Option<AssertionSigner>,
-    /// The headers the proxy sets from verified identity (the identity headers and the
-    /// assertion's), removed from incoming requests in every spelling.
-    pub stripped_headers: Vec<String>,
+    /// What is removed from (or refused in) incoming headers: the proxy's identity headers,
+    /// the assertion's, the mapped upstream headers, well-known identity and forwarding
+    /// headers, method overrides.
+    pub header_policy: HeaderPolicy,
+    /// Headers set upstream from verified identity (`[upstream_headers]`).
+    pub upstream_headers: UpstreamHeaders,
     /// Upstreams by path prefix, longest first: (prefix, `scheme://authority`, name).
     pub upstreams: Vec<(String, String, String)>,
     /// The pooled upstream client.
@@ -67,6 +72,8 @@ struct Verdict {
     policies: Json,
     errors: Json,
     reason: Option<String>,
+    /// The precise error code of a refusal (`authz::proxy::…`), also in its body.
+    code: Option<String>,
 }
 
 impl Verdict {
@@ -80,6 +87,7 @@ impl Verdict {
             policies: json!([]),
             errors: json!([]),
             reason: Some(reason.to_string()),
+            code: None,
         }
     }
 }
@@ -88,15 +96,33 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<(Scratch, Decision)> = std::cell::RefCell::new((Scratch::new(), Decision::default()));
 }
 
-/// Answers one request. `client_cert` is the connection's verified TLS client certificate: it
-/// names the principal of requests without a bearer token or API key (a credential in the
-/// request wins, and the audit line records both).
+/// What the pipeline knows of the connection a request came on.
+#[derive(Clone)]
+pub struct Connection {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// The verified TLS client certificate: it names the principal of requests without a
+    /// bearer token or API key (a credential in the request wins, and the audit line records
+    /// both).
+    pub client_cert: Option<Arc<PeerCertificate>>,
+    /// The framing verdicts of the connection's request heads.
+    pub framing: Arc<Verdicts>,
+    /// `https` on the TLS listener, `http` otherwise.
+    pub scheme: &'static str,
+}
+
+/// Answers one request that came on `connection`.
 pub async fn handle(
     state: Arc<ProxyState>,
-    peer: SocketAddr,
-    client_cert: Option<Arc<PeerCertificate>>,
+    connection: Connection,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let Connection {
+        peer,
+        client_cert,
+        framing,
+        scheme,
+    } = connection;
     let started = Instant::now();
     // What the audit line records of the request as it came, taken only when there is a log.
     let audited = state.app.decision_log.is_some().then(|| {
@@ -112,7 +138,16 @@ pub async fn handle(
             request_id,
         )
     });
-    let (response, verdict) = pipeline(&state, peer, client_cert.as_deref(), request).await;
+    let (mut response, mut verdict) = match framing.next() {
+        Ok(()) => pipeline(&state, peer, client_cert.as_deref(), scheme, request).await,
+        Err(error) => {
+            let code = format!("authz::proxy::{}", error.code());
+            refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string())
+        }
+    };
+    if state.config.proxy.mode == Mode::ExtAuthz {
+        gateway_status(&mut response, &mut verdict);
+    }
     if let (Some(log), Some((method, target, request_id))) = (&state.app.decision_log, audited) {
         let mut line = Line::new()
             .u64(
@@ -133,6 +168,7 @@ pub async fn handle(
             .json("policies", Some(&verdict.policies))
             .json("errors", Some(&verdict.errors))
             .opt_str("reason", verdict.reason.as_deref())
+            .opt_str("code", verdict.code.as_deref())
             .u64("latency_us", started.elapsed().as_micros() as u64);
         if let Some(cert) = &client_cert {
             line = line.opt_str("client_cert", cert.name.as_deref());
@@ -166,45 +202,99 @@ fn json_response(status: StatusCode, body: &Json) -> Response<ProxyBody> {
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> (Response<ProxyBody>, Verdict) {
     let body = json!({ "decision": "deny", "error": { "code": code, "message": message } });
-    (
-        json_response(status, &body),
-        Verdict::early(status, message),
-    )
+    let mut verdict = Verdict::early(status, message);
+    verdict.code = Some(code.to_string());
+    (json_response(status, &body), verdict)
+}
+
+/// A refusal after which the connection is closed: the client's framing cannot be trusted to
+/// say where its next request starts.
+fn refuse_and_close(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> (Response<ProxyBody>, Verdict) {
+    let (mut response, verdict) = refuse(status, code, message);
+    response
+        .headers_mut()
+        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+    (response, verdict)
+}
+
+/// In `ext_authz` mode every refusal is a 401 or a 403, the only denials gateways such as nginx
+/// `auth_request` understand (any other status becomes a 500 there, and Envoy may let a 5xx
+/// through under `failure_mode_allow`); the precise status and code stay in the body and the
+/// audit line.
+fn gateway_status(response: &mut Response<ProxyBody>, verdict: &mut Verdict) {
+    let status = response.status();
+    if status.is_success() || status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+    {
+        return;
+    }
+    if verdict.code.is_none() {
+        verdict.code = Some(format!("http_{}", status.as_u16()));
+    }
+    verdict.reason.get_or_insert_with(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_ascii_lowercase()
+    });
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    verdict.status = StatusCode::FORBIDDEN.as_u16();
 }
 
 async fn pipeline(
     state: &ProxyState,
     peer: SocketAddr,
     client_cert: Option<&PeerCertificate>,
+    scheme: &'static str,
     mut request: Request<Incoming>,
 ) -> (Response<ProxyBody>, Verdict) {
     let ext_authz = state.config.proxy.mode == Mode::ExtAuthz;
     let peer_trusted = headers::is_trusted(peer.ip(), &state.trusted);
 
-    // 1. Normalize, once: route, decide and forward the same path.
+    // 1. Normalize, once: route, decide and forward the same path, for the one Host.
+    let host = match normalize::host(request.headers()) {
+        Ok(host) => host.to_string(),
+        Err(error) => {
+            let code = format!("authz::proxy::{}", error.code());
+            return refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string());
+        }
+    };
     let (method, target) = original_request(&request, ext_authz && peer_trusted);
-    let host = request
-        .headers()
-        .get(hyper::header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    let normalized = match normalize::normalize(&method, &target, host.as_deref()) {
+    let normalized = match normalize::normalize(&method, &target, Some(&host)) {
         Ok(normalized) => normalized,
         Err(error) => {
             let code = format!("authz::proxy::{}", error.code());
             return refuse(StatusCode::BAD_REQUEST, &code, &error.to_string());
         }
     };
+    if let Some(name) = normalized.method_override_parameter() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::method_override",
+            &format!("the query parameter `{name}` (a method override) is not accepted"),
+        );
+    }
 
     // Header hygiene before anything reads them.
     let headers_mut = request.headers_mut();
     headers::remove_hop_by_hop(headers_mut);
-    headers::strip_identity_headers(
-        headers_mut,
-        &state.config.proxy.identity_header_prefix,
-        &state.stripped_headers,
-    );
-    let client_ip = headers::forwarded(headers_mut, peer.ip(), &state.trusted, host.as_deref());
+    if ext_authz && peer_trusted {
+        // The gateway's own account of the original request, read above.
+        for name in ORIGINAL_REQUEST_HEADERS {
+            headers_mut.remove(name);
+        }
+    }
+    if let Err(refused) = state
+        .header_policy
+        .clean(headers_mut, peer_trusted, ext_authz)
+    {
+        let code = format!("authz::proxy::{}", refused.code());
+        return refuse(StatusCode::BAD_REQUEST, &code, &refused.message());
+    }
+    let client_ip = headers::forwarded(headers_mut, peer.ip(), &state.trusted, Some(&host), scheme);
 
     // 2. Identify.
     let identity = match state.authenticator.authenticate(request.headers()).await {
@@ -254,6 +344,15 @@ async fn pipeline(
         verdict.principal = principal;
         return (response, verdict);
     };
+    if !routes_alike_in_every_reading(&snapshot.program.routes, &method, &normalized, route) {
+        let (response, mut verdict) = refuse(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::ambiguous_path",
+            "the path routes differently once Unicode-normalized or case-folded, as some servers read it",
+        );
+        verdict.principal = principal;
+        return (response, verdict);
+    }
     let action = snapshot
         .store
         .interner
@@ -266,11 +365,32 @@ async fn pipeline(
     });
 
     // 4. Decide.
+    let inputs = Inputs {
+        method: &method,
+        path: normalized.path(),
+        query: normalized.query(),
+        headers: request.headers(),
+        client_ip,
+    };
+    let context = match context(state, &snapshot, &action, &inputs) {
+        Ok(context) => context,
+        Err(ambiguous) => {
+            let (response, mut verdict) = refuse(
+                StatusCode::BAD_REQUEST,
+                ambiguous.code(),
+                &ambiguous.to_string(),
+            );
+            verdict.principal = principal;
+            verdict.action = json!(action);
+            verdict.resource = resource;
+            return (response, verdict);
+        }
+    };
     let mut decision_request = json!({
         "principal": principal,
         "action": action,
         "resource": resource,
-        "context": context(state, &snapshot, &action, &method, normalized.path(), normalized.query(), request.headers(), client_ip),
+        "context": context,
     });
     // A token that carries attributes defines its principal for this request (the entity it
     // describes replaces a stored one); a token without mapped attributes names a stored entity.
@@ -340,6 +460,7 @@ async fn pipeline(
         policies: take(&mut explained, "policies"),
         errors: take(&mut explained, "errors"),
         reason: None,
+        code: None,
     };
     if explained.get("decision").and_then(Json::as_str) != Some("allow") {
         let reasons = match take(&mut explained, "reasons") {
@@ -386,8 +507,15 @@ async fn pipeline(
         }
     }
 
-    // 6. Rewrite headers: set identity headers only from verified identity.
+    // 6. Rewrite headers: set identity headers only from verified identity; the verified
+    // credential itself goes no further unless its source says so.
     if let Some(identity) = &identity {
+        if !identity.forward_credential {
+            request.headers_mut().remove(hyper::header::AUTHORIZATION);
+            if let Some(header) = state.authenticator.api_key_header() {
+                request.headers_mut().remove(header);
+            }
+        }
         for (name, value) in &identity.headers {
             if let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
@@ -397,6 +525,16 @@ async fn pipeline(
             }
         }
     }
+    state.upstream_headers.apply(
+        request.headers_mut(),
+        identity.as_ref(),
+        &Namer {
+            program: &snapshot.program,
+            store: &snapshot.store,
+            request: &loaded,
+        },
+        loaded.principal,
+    );
 
     if ext_authz {
         let mut response = json_response(StatusCode::OK, &json!({ "decision": "allow" }));
@@ -411,9 +549,14 @@ async fn pipeline(
             return cannot_assert(&detail, verdict);
         }
         for (name, value) in request.headers() {
-            if name
-                .as_str()
-                .starts_with(&state.config.proxy.identity_header_prefix)
+            let mapped = state
+                .upstream_headers
+                .names()
+                .any(|mapped| mapped == name.as_str());
+            if mapped
+                || name
+                    .as_str()
+                    .starts_with(&state.config.proxy.identity_header_prefix)
             {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
@@ -494,6 +637,20 @@ async fn pipeline(
                 .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
             (response, verdict)
         }
+        Err(ForwardError::InvalidBody(detail)) => {
+            tracing::info!(%detail, "the client's body is not validly framed");
+            verdict.status = 400;
+            verdict.code = Some("authz::proxy::invalid_body".to_string());
+            verdict.reason = Some("the request body is not validly framed".to_string());
+            let mut response = json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": { "code": "authz::proxy::invalid_body", "message": "the request body is not validly framed" } }),
+            );
+            response
+                .headers_mut()
+                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            (response, verdict)
+        }
         Err(ForwardError::Unavailable(detail)) => {
             tracing::warn!(upstream = %name, %detail, "upstream unavailable");
             verdict.status = 502;
@@ -557,6 +714,14 @@ fn cannot_assert(detail: &str, mut verdict: Verdict) -> (Response<ProxyBody>, Ve
     )
 }
 
+/// The headers in which gateways name the original request in `ext_authz` mode.
+const ORIGINAL_REQUEST_HEADERS: [&str; 4] = [
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-original-uri",
+    "x-original-method",
+];
+
 /// The method and target to authorize: the request's own, or in `ext_authz` mode behind a trusted
 /// peer, the original request's from `X-Forwarded-Method`/`X-Forwarded-Uri` (Traefik) or
 /// `X-Original-Method`/`X-Original-URI` (nginx `auth_request`).
@@ -594,20 +759,45 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// What the context sources read: the request as normalized and cleaned.
+struct Inputs<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a hyper::HeaderMap,
+    client_ip: IpAddr,
+}
+
+/// A context source that the request answers in more than one way.
+#[derive(Debug, thiserror::Error)]
+enum Ambiguous {
+    /// A query parameter the policy reads, repeated or spelt so that servers read it apart.
+    #[error("the query parameter `{0}` is repeated or ambiguous (read by the policy)")]
+    Query(String),
+    /// A header the policy reads, repeated or spelt so that servers read it apart.
+    #[error("the header `{0}` is repeated or ambiguous (read by the policy)")]
+    Header(String),
+}
+
+impl Ambiguous {
+    fn code(&self) -> &'static str {
+        match self {
+            Ambiguous::Query(_) => "authz::proxy::ambiguous_query",
+            Ambiguous::Header(_) => "authz::proxy::ambiguous_header",
+        }
+    }
+}
+
 /// The decision context for `action`: every field of its context type that the configuration maps
 /// to a source (`field` or, inside a record, `field.sub`), typed per the schema. Fields that cannot
-/// be filled are left out (the request then fails validation and is denied: fail closed).
-#[allow(clippy::too_many_arguments)]
+/// be filled are left out (the request then fails validation and is denied: fail closed); a
+/// source the request answers ambiguously refuses it.
 fn context(
     state: &ProxyState,
     snapshot: &Snapshot,
     action: &str,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
-    headers: &hyper::HeaderMap,
-    client_ip: IpAddr,
-) -> Json {
+    inputs: &Inputs<'_>,
+) -> Result<Json, Ambiguous> {
     let schema = &snapshot.program.schema;
     let layout = snapshot
         .store
@@ -616,26 +806,26 @@ fn context(
         .and_then(|sym| schema.action(sym))
         .and_then(|def| schema.layout(def.context));
     let Some(layout) = layout else {
-        return Json::Object(serde_json::Map::new());
+        return Ok(Json::Object(serde_json::Map::new()));
     };
-    let source = |source: &str| -> Option<String> {
-        match source {
-            "client_ip" => Some(headers::canonical_ip(client_ip).to_string()),
-            "method" => Some(method.to_string()),
-            "path" => Some(path.to_string()),
+    let source = |source: &str| -> Result<Option<String>, Ambiguous> {
+        Ok(match source {
+            "client_ip" => Some(headers::canonical_ip(inputs.client_ip).to_string()),
+            "method" => Some(inputs.method.to_string()),
+            "path" => Some(inputs.path.to_string()),
             other => {
                 if let Some(header) = other.strip_prefix("header:") {
-                    headers
-                        .get(header)
-                        .and_then(|value| value.to_str().ok())
-                        .map(str::to_string)
+                    header_value(inputs.headers, header)?
+                } else if let Some(name) = other.strip_prefix("query:") {
+                    match inputs.query {
+                        Some(query) => query_value(query, name)?,
+                        None => None,
+                    }
                 } else {
-                    other
-                        .strip_prefix("query:")
-                        .and_then(|name| query.and_then(|query| query_value(query, name)))
+                    None
                 }
             }
-        }
+        })
     };
     record(state, schema, layout, "", &source, 0)
 }
@@ -646,37 +836,50 @@ fn record(
     schema: &authz_runtime::schema::Schema,
     layout: &authz_runtime::schema::Layout,
     prefix: &str,
-    source: &dyn Fn(&str) -> Option<String>,
+    source: &dyn Fn(&str) -> Result<Option<String>, Ambiguous>,
     depth: usize,
-) -> Json {
+) -> Result<Json, Ambiguous> {
     let mut out = serde_json::Map::new();
     for field in &layout.fields {
         let name = schema.attr_name(field.attr);
         let key = format!("{prefix}{name}");
         let value = match &field.ty {
-            ValueType::Record(inner) if depth < 4 => schema
-                .layout(*inner)
-                .map(|inner| record(state, schema, inner, &format!("{key}."), source, depth + 1))
+            ValueType::Record(inner) if depth < 4 => match schema.layout(*inner) {
+                Some(inner) => Some(record(
+                    state,
+                    schema,
+                    inner,
+                    &format!("{key}."),
+                    source,
+                    depth + 1,
+                )?)
                 .filter(|value| value.as_object().is_some_and(|fields| !fields.is_empty())),
-            ty => state
-                .config
-                .context
-                .get(&key)
-                .and_then(|from| source(from))
-                .and_then(|text| typed(ty, text)),
+                None => None,
+            },
+            ty => match state.config.context.get(&key) {
+                Some(from) => source(from)?.and_then(|text| typed(ty, text)),
+                None => None,
+            },
         };
         if let Some(value) = value {
             out.insert(name.to_string(), value);
         }
     }
-    Json::Object(out)
+    Ok(Json::Object(out))
 }
 
-/// A header or query value read as the schema's type.
+/// A header or query value read as the schema's type: exactly as sent (no trimming), so that
+/// the upstream's parser reads the same value or none.
 fn typed(ty: &ValueType, text: String) -> Option<Json> {
     match ty {
-        ValueType::Long => text.trim().parse::<i64>().ok().map(Json::from),
-        ValueType::Bool => match text.trim() {
+        ValueType::Long => {
+            let digits = text.strip_prefix('-').unwrap_or(&text);
+            if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+                return None;
+            }
+            text.parse::<i64>().ok().map(Json::from)
+        }
+        ValueType::Bool => match text.as_str() {
             "true" | "1" => Some(Json::Bool(true)),
             "false" | "0" => Some(Json::Bool(false)),
             _ => None,
@@ -688,11 +891,140 @@ fn typed(ty: &ValueType, text: String) -> Option<Json> {
     }
 }
 
-fn query_value(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| value.to_string())
-    })
+/// The one value of header `name`: `None` when absent; ambiguous when it is repeated, or sent
+/// only in a spelling (`x_mfa`, `X.Mfa`) that servers folding `_` and `.` read as `name`.
+fn header_value(headers: &hyper::HeaderMap, name: &str) -> Result<Option<String>, Ambiguous> {
+    let ambiguous = || Ambiguous::Header(name.to_string());
+    let mut found: Option<&HeaderValue> = None;
+    let mut count = 0usize;
+    for (header, value) in headers {
+        if !headers::same_name(header.as_str(), name) {
+            continue;
+        }
+        count += 1;
+        if !header.as_str().eq_ignore_ascii_case(name) || count > 1 {
+            return Err(ambiguous());
+        }
+        found = Some(value);
+    }
+    match found {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|text| Some(text.to_string()))
+            .map_err(|_| ambiguous()),
+    }
+}
+
+/// The one value of query parameter `name`, decoded as `application/x-www-form-urlencoded`.
+/// `None` when absent. Ambiguous when a server could read another value or several: the name
+/// appears more than once however spelt (decoded up to three times, in any case, with PHP's `.`
+/// and space for `_` and a `[]` suffix), appears only in such another spelling, the query uses
+/// `;` as a separator (which some servers split on), or the value still holds a percent escape
+/// once decoded (which a server decoding twice reads differently).
+fn query_value(query: &str, name: &str) -> Result<Option<String>, Ambiguous> {
+    let ambiguous = || Ambiguous::Query(name.to_string());
+    if query.contains(';') {
+        return Err(ambiguous());
+    }
+    let wanted = fold_parameter(name);
+    let mut found: Option<String> = None;
+    let mut count = 0usize;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let mut spelling = key.into_owned();
+        let mut matched = None;
+        for level in 0..3 {
+            if fold_parameter(&spelling) == wanted {
+                matched = Some(level == 0 && spelling == name);
+                break;
+            }
+            let decoded = percent_decode(&spelling);
+            if decoded == spelling {
+                break;
+            }
+            spelling = decoded;
+        }
+        let Some(exact) = matched else {
+            continue;
+        };
+        count += 1;
+        if !exact || count > 1 || has_escape(&value) {
+            return Err(ambiguous());
+        }
+        found = Some(value.into_owned());
+    }
+    Ok(found)
+}
+
+/// A parameter name as lenient servers compare it: lower-case, `.` and space as `_`, without a
+/// trailing `[...]`.
+fn fold_parameter(name: &str) -> String {
+    let name = match name.find('[') {
+        Some(start) if name.ends_with(']') => name.get(..start).unwrap_or(name),
+        _ => name,
+    };
+    name.trim_start()
+        .chars()
+        .map(|c| match c {
+            '.' | ' ' => '_',
+            other => other,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Percent-decodes text once (invalid escapes stay as they are; invalid UTF-8 is replaced).
+fn percent_decode(text: &str) -> String {
+    let decoded: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned().into_bytes())
+            .unwrap_or_default();
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// Whether text holds `%` followed by two hex digits.
+fn has_escape(text: &str) -> bool {
+    text.as_bytes().windows(3).any(
+        |window| matches!(window, [b'%', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit()),
+    )
+}
+
+/// Whether the path routes to the same route and resource under each other reading a server
+/// may apply to it: Unicode compatibility normalization (NFKC), which must not change the route
+/// nor the resource id, and case-insensitive routing, which must pick the same route.
+pub(crate) fn routes_alike_in_every_reading(
+    routes: &authz_runtime::route::RouteTable,
+    method: &str,
+    normalized: &normalize::Normalized,
+    chosen: authz_runtime::route::RouteMatch<'_>,
+) -> bool {
+    let same_route = |other: Option<authz_runtime::route::RouteMatch<'_>>| {
+        other.is_some_and(|other| std::ptr::eq(other.route, chosen.route))
+    };
+    let nfkc = normalized.nfkc_segments();
+    if let Some(reading) = &nfkc {
+        let segments: Vec<&str> = reading.iter().map(String::as_str).collect();
+        let found = routes.find(method, &segments);
+        if !same_route(found) || found.is_some_and(|found| found.resource_id != chosen.resource_id)
+        {
+            return false;
+        }
+    }
+    let segments: Vec<&str> = match &nfkc {
+        Some(reading) => reading.iter().map(String::as_str).collect(),
+        None => normalized.segments(),
+    };
+    if segments.iter().all(|segment| !has_case(segment)) {
+        return true;
+    }
+    same_route(routes.find_ignoring_case(method, &segments))
+}
+
+/// Whether text holds a letter that case folding changes.
+fn has_case(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_uppercase() || (!c.is_ascii() && c.to_lowercase().ne(std::iter::once(c))))
 }
 
 /// Counts the request against the obligations of the decision.

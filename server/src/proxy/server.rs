@@ -12,10 +12,13 @@ use hyper_util::rt::TokioIo;
 
 use super::assertion::AssertionSigner;
 use super::config::ProxyConfig;
+use super::framing::Watched;
+use super::headers::HeaderPolicy;
 use super::identity::{Authenticator, IDENTITY_HEADERS};
 use super::limits::Limiters;
-use super::pipeline::{self, ProxyState};
+use super::pipeline::{self, Connection, ProxyState};
 use super::shared_limits::{OnError, SharedLimits};
+use super::upstream_headers::UpstreamHeaders;
 use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
@@ -122,6 +125,32 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             }
         }
     };
+    let upstream_headers = match UpstreamHeaders::new(&config.upstream_headers) {
+        Ok(mapping) => mapping,
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return Outcome::Failure;
+        }
+    };
+    let mut principal_types = authenticator.principal_types();
+    principal_types.extend(
+        config
+            .identity
+            .mtls
+            .iter()
+            .map(|mtls| mtls.principal_type.clone()),
+    );
+    principal_types.extend(
+        config
+            .proxy
+            .anonymous
+            .iter()
+            .map(|anonymous| anonymous.ty.clone()),
+    );
+    if let Err(message) = upstream_headers.check(&initial.program.schema, &principal_types) {
+        eprintln!("error: invalid configuration: {message}");
+        return Outcome::Failure;
+    }
     // Fetch every JWKS now rather than on the first request.
     authenticator.refresh_keys().await;
     let trusted = match config.trusted() {
@@ -181,6 +210,19 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     let app = startup::app_state(serve_config, initial, metrics, decision_log);
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);
+    let identity_header_prefix = config.proxy.identity_header_prefix.clone();
+    let strip_headers = config.proxy.strip_headers.clone();
+    let method_override = config.proxy.method_override;
+    let own_headers: Vec<String> = IDENTITY_HEADERS
+        .iter()
+        .map(|name| (*name).to_string())
+        .chain(
+            assertion
+                .as_ref()
+                .map(|signer| signer.header_name().as_str().to_string()),
+        )
+        .chain(upstream_headers.names().map(str::to_string))
+        .collect();
     config.upstreams.clear();
     let proxy = Arc::new(ProxyState {
         app: app.clone(),
@@ -188,15 +230,13 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         config,
         trusted,
         authenticator,
-        stripped_headers: IDENTITY_HEADERS
-            .iter()
-            .map(|name| (*name).to_string())
-            .chain(
-                assertion
-                    .as_ref()
-                    .map(|signer| signer.header_name().as_str().to_string()),
-            )
-            .collect(),
+        header_policy: HeaderPolicy::new(
+            &identity_header_prefix,
+            &own_headers,
+            &strip_headers,
+            method_override,
+        ),
+        upstream_headers,
         assertion,
         upstreams,
         limiters: Mutex::new((1, limiters)),
@@ -259,14 +299,18 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                                 return;
                             }
                         };
-                        let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, cert.clone(), request));
+                        let (stream, framing) = Watched::new(stream, max_header_bytes);
+                        let connection = Connection { peer, client_cert: cert, framing, scheme: "https" };
+                        let service = service_fn(move |request| pipeline::handle(proxy.clone(), connection.clone(), request));
                         let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
                         if let Err(error) = watcher.watch(connection).await {
                             tracing::debug!(%error, "connection ended with an error");
                         }
                         return;
                     }
-                    let service = service_fn(move |request| pipeline::handle(proxy.clone(), peer, None, request));
+                    let (stream, framing) = Watched::new(stream, max_header_bytes);
+                    let connection = Connection { peer, client_cert: None, framing, scheme: "http" };
+                    let service = service_fn(move |request| pipeline::handle(proxy.clone(), connection.clone(), request));
                     let connection = http1_builder(max_header_bytes).serve_connection(TokioIo::new(stream), service);
                     if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, "connection ended with an error");
@@ -287,6 +331,7 @@ fn http1_builder(max_header_bytes: usize) -> http1::Builder {
     builder
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(10))
-        .max_buf_size(max_header_bytes);
+        .max_header_size(max_header_bytes)
+        .max_buf_size(max_header_bytes.max(64 * 1024));
     builder
 }

@@ -94,6 +94,17 @@ impl ApiKeyStore {
         Ok(ApiKeyStore { by_digest })
     }
 
+    /// The entity types of the keys' principals.
+    pub fn principal_types(&self) -> impl Iterator<Item = String> + '_ {
+        self.by_digest.values().filter_map(|identity| {
+            identity
+                .principal
+                .get("type")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+    }
+
     /// The principal of a presented key, if the key is known.
     pub fn lookup(&self, presented: &str) -> Option<Arc<Identity>> {
         let digest = super::sha256(presented.as_bytes());

@@ -118,6 +118,10 @@ pub struct IssuerConfig {
     pub jwks_timeout_seconds: f64,
     /// The entity type of the principals this issuer's tokens name.
     pub principal_type: String,
+    /// Whether the verified token is forwarded upstream (in `Authorization`); by default it is
+    /// removed, so that no upstream learns the callers' credentials.
+    #[serde(default)]
+    pub forward_credentials: bool,
     /// The claim that gives the principal's id (a string).
     #[serde(default = "default_id_claim")]
     pub id_claim: String,
@@ -293,6 +297,9 @@ pub struct ApiKeysConfig {
     /// The header the key is presented in (`Authorization: ApiKey <key>` is always accepted).
     #[serde(default = "default_api_key_header")]
     pub header: String,
+    /// Whether the verified key is forwarded upstream; by default it is removed.
+    #[serde(default)]
+    pub forward_credentials: bool,
 }
 
 fn default_api_key_header() -> String {

@@ -147,6 +147,7 @@ pub struct Issuer {
     audiences: HashSet<String>,
     leeway: i64,
     principal_type: String,
+    forward_credentials: bool,
     id_claim: String,
     attributes: Vec<(String, AttributeMapping)>,
     /// The issuer's keys.
@@ -224,6 +225,7 @@ impl Issuer {
             audiences: config.audiences.iter().cloned().collect(),
             leeway: i64::try_from(config.leeway_seconds).unwrap_or(i64::MAX),
             principal_type: config.principal_type.clone(),
+            forward_credentials: config.forward_credentials,
             id_claim: config.id_claim.clone(),
             attributes: config
                 .attributes
@@ -232,6 +234,11 @@ impl Issuer {
                 .collect(),
             keys,
         })
+    }
+
+    /// The entity type of the principals this issuer's tokens name.
+    pub fn principal_type(&self) -> &str {
+        &self.principal_type
     }
 
     /// Verifies a token whose unverified `iss` named this issuer; `now` is in seconds since
@@ -252,7 +259,9 @@ impl Issuer {
         let claims = verify_signature(token, &found.key.key, algorithm)?;
         let expires_at = self.check_claims(&claims, now)?;
         let entity = self.map_claims(&claims)?;
-        let identity = Identity::new(entity, "jwt", Some(&self.name));
+        let mut identity = Identity::new(entity, "jwt", Some(&self.name));
+        identity.forward_credential = self.forward_credentials;
+        identity.claims = Some(Arc::new(claims));
         Ok(Verified {
             identity,
             expires_at,

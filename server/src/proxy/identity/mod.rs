@@ -66,6 +66,10 @@ pub struct Identity {
     pub entity: Value,
     /// The identity headers to send upstream, lower-case names with header-safe values.
     pub headers: Vec<(String, String)>,
+    /// The verified token's claims (JWT only), for the upstream header mapping.
+    pub claims: Option<Arc<Map<String, Value>>>,
+    /// Whether the credential that established this identity is forwarded upstream.
+    pub forward_credential: bool,
 }
 
 impl Identity {
@@ -88,6 +92,8 @@ impl Identity {
             principal,
             entity,
             headers,
+            claims: None,
+            forward_credential: false,
         }
     }
 }
@@ -161,7 +167,7 @@ enum Credential<'a> {
 pub struct Authenticator {
     issuers: Vec<Issuer>,
     by_name: HashMap<String, usize>,
-    api_keys: Option<(ApiKeyStore, HeaderName)>,
+    api_keys: Option<(ApiKeyStore, HeaderName, bool)>,
     cache: TokenCache,
 }
 
@@ -185,7 +191,7 @@ impl Authenticator {
                 let header = HeaderName::from_bytes(api_keys.header.as_bytes()).map_err(|_| {
                     ConfigError::new("identity.api_keys.header", "not a valid header name")
                 })?;
-                Some((store, header))
+                Some((store, header, api_keys.forward_credentials))
             }
             None => None,
         };
@@ -195,6 +201,26 @@ impl Authenticator {
             api_keys,
             cache: TokenCache::new(config.token_cache_size),
         })
+    }
+
+    /// The entity types of the principals the JWT issuers and API keys can name.
+    pub fn principal_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .issuers
+            .iter()
+            .map(|issuer| issuer.principal_type().to_string())
+            .collect();
+        if let Some((store, _, _)) = &self.api_keys {
+            types.extend(store.principal_types());
+        }
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
+    /// The header API keys are presented in, besides `Authorization: ApiKey`.
+    pub fn api_key_header(&self) -> Option<&HeaderName> {
+        self.api_keys.as_ref().map(|(_, header, _)| header)
     }
 
     /// Fetches every JWKS URL now (subject to each one's refetch interval), so that the first
@@ -249,7 +275,7 @@ impl Authenticator {
         };
         let from_header = match &self.api_keys {
             None => None,
-            Some((_, name)) => {
+            Some((_, name, _)) => {
                 let mut values = headers.get_all(name).iter();
                 match (values.next(), values.next()) {
                     (None, _) => None,
@@ -276,16 +302,18 @@ impl Authenticator {
     }
 
     fn verify_api_key(&self, key: &str) -> Result<Identity, AuthError> {
-        let Some((store, _)) = &self.api_keys else {
+        let Some((store, _, forward)) = &self.api_keys else {
             return Err(AuthError::UnsupportedScheme);
         };
         if key.len() > MAX_API_KEY_BYTES {
             return Err(AuthError::Malformed("API key too long"));
         }
-        store
+        let mut identity = store
             .lookup(key)
             .map(|identity| Identity::clone(&identity))
-            .ok_or(AuthError::UnknownApiKey)
+            .ok_or(AuthError::UnknownApiKey)?;
+        identity.forward_credential = *forward;
+        Ok(identity)
     }
 
     async fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
