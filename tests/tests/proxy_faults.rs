@@ -229,7 +229,7 @@ fn ext_authz_answers_without_forwarding() {
     let alice = bearer(&user_token("alice"));
     let root_spoof = principal_header("User", "root");
 
-    // Allowed: 200 with the identity headers the proxy sets, never the client's.
+    // A client's own identity header would reach the upstream next to the gateway's: refused.
     let response = proxy.request(
         "GET",
         "/docs/d1",
@@ -238,6 +238,14 @@ fn ext_authz_answers_without_forwarding() {
             ("x_authz_principal", &root_spoof),
         ],
     );
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert_eq!(
+        response.json()["error"]["code"],
+        "authz::proxy::identity_header"
+    );
+
+    // Allowed: 200 with the identity headers the proxy sets.
+    let response = proxy.request("GET", "/docs/d1", &[("Authorization", &alice)]);
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(
         response.header("x-authz-principal"),
@@ -297,11 +305,13 @@ fn ext_authz_answers_without_forwarding() {
             vec![("Authorization", alice.clone())],
             403,
         ),
+        // Refused targets and exhausted limits are 403 too: gateways understand only 2xx, 401
+        // and 403 (nginx answers 500 for anything else).
         (
             "GET",
             "/docs%2Fd2",
             vec![("Authorization", alice.clone())],
-            400,
+            403,
         ),
     ];
     for (method, target, headers, status) in &cases {
@@ -318,10 +328,17 @@ fn ext_authz_answers_without_forwarding() {
         assert!(response.header("x-authz-principal").is_none());
     }
     let bob = user_token("bob");
-    let statuses: Vec<u16> = (0..4).map(|_| proxy.get_as(&bob, "/ping").status).collect();
-    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    let responses: Vec<_> = (0..4).map(|_| proxy.get_as(&bob, "/ping")).collect();
+    let statuses: Vec<u16> = responses.iter().map(|response| response.status).collect();
+    assert_eq!(statuses, vec![200, 200, 200, 403]);
+    assert_eq!(
+        responses[3].json()["reasons"],
+        json!(["rate limit `pings` exceeded"]),
+        "{}",
+        responses[3].text()
+    );
     let limited = proxy.get_as(&bob, "/ping");
-    assert_eq!(limited.status, 429);
+    assert_eq!(limited.status, 403);
     assert!(limited.header("retry-after").is_some());
     assert_eq!(limited.json()["decision"], "deny");
 
@@ -334,10 +351,21 @@ fn ext_authz_answers_without_forwarding() {
             ("Authorization", &alice),
             ("X-Forwarded-Uri", "/docs/d2"),
             ("X-Forwarded-Method", "POST"),
-            ("X-Original-URI", "/admin/x"),
         ],
     );
     assert_eq!(response.status, 200, "{}", response.text());
+    // A rewrite header from an untrusted client would reach the upstream through the gateway,
+    // where IIS- or Symfony-style backends honour it: refused.
+    let response = proxy.request(
+        "GET",
+        "/docs/d1",
+        &[("Authorization", &alice), ("X-Original-URI", "/admin/x")],
+    );
+    assert_eq!(response.status, 403, "{}", response.text());
+    assert_eq!(
+        response.json()["error"]["code"],
+        "authz::proxy::method_override"
+    );
     let response = proxy.request(
         "GET",
         "/docs/d2",
@@ -392,8 +420,14 @@ fn ext_authz_believes_forwarded_uri_only_from_trusted_peers() {
     // The forwarded URI is normalized like any target.
     let response = check(&[("X-Forwarded-Uri", "/public/../docs/d2")]);
     assert_eq!(response.status, 403);
+    // A refused target is 403 for the gateway (which understands only 2xx, 401 and 403), with
+    // the precise code in the body.
     let response = check(&[("X-Forwarded-Uri", "/docs%2Fd2")]);
-    assert_eq!(response.status, 400);
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        response.json()["error"]["code"],
+        "authz::proxy::encoded_slash"
+    );
     // Without a forwarded URI, the request's own target (no route here).
     assert_eq!(check(&[]).status, 403);
     proxy

@@ -606,6 +606,24 @@ fn service_a_may_call_b_by_certificate_and_c_may_not() {
 }
 
 #[test]
+fn the_tls_listener_tells_the_upstream_https_whatever_the_client_claims() {
+    let proxy = start_proxy("required");
+    let response = proxy.ok_call(
+        Some("a"),
+        "POST",
+        "/b/orders/42",
+        &[("x-forwarded-proto", "http"), ("X_Forwarded_Proto", "http")],
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = proxy.upstream.only();
+    assert_eq!(seen.all("x-forwarded-proto"), vec!["https"], "{seen:#?}");
+    assert!(
+        !seen.names().iter().any(|name| name == "x_forwarded_proto"),
+        "{seen:#?}"
+    );
+}
+
+#[test]
 fn service_a_may_call_b_by_service_token_and_c_may_not() {
     let proxy = start_proxy("optional");
 

@@ -956,14 +956,14 @@ fn query_value(query: &str, name: &str) -> Result<Option<String>, Ambiguous> {
     Ok(found)
 }
 
-/// A parameter name as lenient servers compare it: lower-case, `.` and space as `_`, without a
-/// trailing `[...]`.
+/// A parameter name as lenient servers compare it: trimmed, lower-case, `.` and space as `_`,
+/// without a trailing `[...]`.
 fn fold_parameter(name: &str) -> String {
     let name = match name.find('[') {
         Some(start) if name.ends_with(']') => name.get(..start).unwrap_or(name),
         _ => name,
     };
-    name.trim_start()
+    name.trim()
         .chars()
         .map(|c| match c {
             '.' | ' ' => '_',
@@ -1089,5 +1089,41 @@ fn rate_limit_headers(headers: &mut hyper::HeaderMap, limit: &limits::Verdict) {
     set("ratelimit-reset", limit.reset);
     if !limit.allowed {
         set("retry-after", limit.retry_after.max(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(query: &str) -> Result<Option<String>, String> {
+        query_value(query, "amount").map_err(|ambiguous| ambiguous.code().to_string())
+    }
+
+    #[test]
+    fn a_query_parameter_is_read_once_decoded() {
+        assert_eq!(query("amount=100"), Ok(Some("100".to_string())));
+        assert_eq!(query("amou%6Et=100"), Ok(Some("100".to_string())));
+        assert_eq!(query("amount=1%30"), Ok(Some("10".to_string())));
+        assert_eq!(query("tag=a&tag=b"), Ok(None));
+        assert_eq!(query(""), Ok(None));
+    }
+
+    #[test]
+    fn a_query_parameter_a_server_could_read_otherwise_is_ambiguous() {
+        for text in [
+            "amount=100&amount=40000000",
+            "amount=100&AMOUNT=4",
+            "amount=100&amount[]=4",
+            "amount=100&amount%5B%5D=4",
+            "amount=100&amou%256Et=4",
+            "AMOUNT=100",
+            "amount=100;amount=4",
+            "amount=1%2530",
+            "amount=1&%20amount=2",
+            "amount=1&amount+=2",
+        ] {
+            assert_eq!(query(text), Err("authz::proxy::ambiguous_query".to_string()), "{text}");
+        }
     }
 }

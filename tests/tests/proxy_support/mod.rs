@@ -43,6 +43,7 @@ action write: User -> Doc;
 action administer: User -> Console with { ip: Ip };
 action ping: User -> Api;
 action charge: Service -> Api;
+action refund: User -> Doc with { amount: Long, mfa: Bool };
 "#;
 
 /// The routes.
@@ -53,6 +54,7 @@ route GET "/public/**" => read Doc("public");
 route ANY "/admin/**" => administer Console("main");
 route GET "/ping" => ping Api("ping");
 route POST "/billing/charges" => charge Api("billing");
+route POST "/docs/{id}/refunds" => refund Doc(id);
 "#;
 
 /// The policies.
@@ -77,6 +79,10 @@ permit principal: User, action: ping, resource: Api;
 
 @id("orders-charges")
 permit principal == Service("orders"), action: charge, resource == Api("billing");
+
+@id("owners-refund")
+permit principal: User, action: refund, resource: Doc
+when resource.owner == principal && (context.amount <= 100 || context.mfa);
 
 limit "pings" 3 per minute per principal when action == Action("ping");
 "#;
@@ -625,6 +631,8 @@ pub struct Options {
     pub extra: String,
     /// The upstream URL instead of the recording upstream's.
     pub upstream_url: Option<String>,
+    /// More lines of the `[context]` table, such as `amount = "query:amount"`.
+    pub context: String,
 }
 
 /// A running proxy in front of a recording upstream, with its directory and audit log.
@@ -716,6 +724,7 @@ id_claim = "client_id"
 
 [context]
 ip = "client_ip"
+{context}
 
 {extra}
 "#,
@@ -725,6 +734,7 @@ ip = "client_ip"
                 "upstream_timeout_ms = 2000\nconnect_timeout_ms = 1000"
             },
             proxy = options.proxy,
+            context = options.context,
             extra = options.extra,
         );
         let config_path = dir.path().join("proxy.toml");
