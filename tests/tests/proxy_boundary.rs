@@ -126,7 +126,10 @@ fn method_override_and_rewrite_headers_are_stripped_or_refused() {
     let response = proxy.request("GET", "/docs/d1", &headers);
     assert_eq!(response.status, 200, "{}", response.text());
     let seen = proxy.upstream.only();
-    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("GET", "/docs/d1"));
+    assert_eq!(
+        (seen.method.as_str(), seen.target.as_str()),
+        ("GET", "/docs/d1")
+    );
     for (name, _) in overrides {
         assert!(
             !seen.names().iter().any(|seen| folded(seen) == folded(name)),
@@ -175,7 +178,12 @@ fn repeated_or_ambiguous_query_parameters_that_the_policy_reads_are_refused() {
     let response = refund("amount=40000000", &no_mfa);
     assert_eq!(response.status, 403, "{}", response.text());
     let response = refund("amou%6Et=100", &no_mfa);
-    assert_eq!(response.status, 200, "one decoding, read alike: {}", response.text());
+    assert_eq!(
+        response.status,
+        200,
+        "one decoding, read alike: {}",
+        response.text()
+    );
     assert_eq!(proxy.upstream.count(), 2);
 
     // Every query in which a server could read another amount is refused.
@@ -222,10 +230,19 @@ fn unicode_look_alikes_of_dots_and_slashes_are_refused() {
     let proxy = Proxy::standard();
     let authorization = bearer(&user_token("alice"));
     let cases: &[(&str, &str)] = &[
-        ("/public/%EF%BC%8E%EF%BC%8E/admin/users", "lookalike_dot_segment"),
+        (
+            "/public/%EF%BC%8E%EF%BC%8E/admin/users",
+            "lookalike_dot_segment",
+        ),
         ("/public/%E2%80%A5/admin/users", "lookalike_dot_segment"),
-        ("/public/%E2%80%A4%E2%80%A4/admin/users", "lookalike_dot_segment"),
-        ("/public/%EF%B9%92%EF%B9%92/admin/users", "lookalike_dot_segment"),
+        (
+            "/public/%E2%80%A4%E2%80%A4/admin/users",
+            "lookalike_dot_segment",
+        ),
+        (
+            "/public/%EF%B9%92%EF%B9%92/admin/users",
+            "lookalike_dot_segment",
+        ),
         ("/public/%EF%BC%8E/admin", "lookalike_dot_segment"),
         ("/public/..%EF%BC%8F..%EF%BC%8Fadmin", "lookalike_delimiter"),
         ("/public/a%E2%88%95..%E2%88%95admin", "lookalike_delimiter"),
@@ -259,7 +276,10 @@ fn unicode_look_alikes_of_dots_and_slashes_are_refused() {
         &[("Authorization", &authorization)],
     );
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(proxy.upstream.only().target, "/public/caf%C3%A9/v1.2/file.txt");
+    assert_eq!(
+        proxy.upstream.only().target,
+        "/public/caf%C3%A9/v1.2/file.txt"
+    );
 }
 
 #[test]
@@ -317,7 +337,11 @@ fn invalid_framing_and_host_are_refused_and_never_forwarded() {
             statuses.first().is_some_and(|status| *status == 400),
             "{what}: {answer}"
         );
-        assert_eq!(statuses.len(), 1, "{what}: the connection stays open: {answer}");
+        assert_eq!(
+            statuses.len(),
+            1,
+            "{what}: the connection stays open: {answer}"
+        );
     }
     proxy.upstream.assert_untouched("bad framing");
 
@@ -356,7 +380,11 @@ fn verified_credentials_stay_at_the_proxy_and_identity_is_mapped_into_headers() 
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("api-keys.toml");
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b"reports-key-1");
-    let hex: String = digest.as_ref().iter().map(|byte| format!("{byte:02x}")).collect();
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     std::fs::write(
         &key_file,
         format!("[[keys]]\nsha256 = \"{hex}\"\ntype = \"Service\"\nid = \"reports\"\n"),
@@ -381,7 +409,12 @@ fn verified_credentials_stay_at_the_proxy_and_identity_is_mapped_into_headers() 
             ("x_user_roles", "none"),
         ],
     );
-    assert_eq!(response.status, 403, "root does not own d1: {}", response.text());
+    assert_eq!(
+        response.status,
+        403,
+        "root does not own d1: {}",
+        response.text()
+    );
     let response = proxy.request(
         "GET",
         "/public/x",
@@ -393,8 +426,15 @@ fn verified_credentials_stay_at_the_proxy_and_identity_is_mapped_into_headers() 
     );
     assert_eq!(response.status, 200, "{}", response.text());
     let seen = proxy.upstream.only();
-    assert_eq!(seen.header("authorization"), None, "the token was forwarded");
-    assert!(!seen.headers.iter().any(|(_, value)| value.contains(&root_token)));
+    assert_eq!(
+        seen.header("authorization"),
+        None,
+        "the token was forwarded"
+    );
+    assert!(!seen
+        .headers
+        .iter()
+        .any(|(_, value)| value.contains(&root_token)));
     assert_eq!(seen.all("x-user-id"), vec!["root"], "{seen:#?}");
     assert_eq!(seen.header("x-user-type"), Some("User"));
     assert_eq!(seen.header("x-user-roles"), Some("admin"));
@@ -402,13 +442,19 @@ fn verified_credentials_stay_at_the_proxy_and_identity_is_mapped_into_headers() 
     assert!(!seen.names().contains(&"x_user_roles".to_string()));
 
     // The API key goes no further either, in either header.
-    for header in [("x-api-key", "reports-key-1"), ("Authorization", "ApiKey reports-key-1")] {
+    for header in [
+        ("x-api-key", "reports-key-1"),
+        ("Authorization", "ApiKey reports-key-1"),
+    ] {
         let response = proxy.request("GET", "/docs/public", &[header]);
         assert_eq!(response.status, 200, "{}", response.text());
     }
     for seen in proxy.upstream.seen().iter().skip(1) {
         assert!(
-            !seen.headers.iter().any(|(_, value)| value.contains("reports-key-1")),
+            !seen
+                .headers
+                .iter()
+                .any(|(_, value)| value.contains("reports-key-1")),
             "{seen:#?}"
         );
         assert_eq!(seen.header("x-user-id"), Some("reports"));
@@ -436,6 +482,9 @@ fn verified_credentials_stay_at_the_proxy_and_identity_is_mapped_into_headers() 
     let response = keeping.get_as(&user_token("alice"), "/docs/d1");
     assert_eq!(response.status, 200, "{}", response.text());
     let seen = keeping.upstream.seen();
-    assert_eq!(seen[0].header("authorization"), Some(bearer(&kept).as_str()));
+    assert_eq!(
+        seen[0].header("authorization"),
+        Some(bearer(&kept).as_str())
+    );
     assert_eq!(seen[1].header("authorization"), None);
 }

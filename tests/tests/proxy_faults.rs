@@ -2,7 +2,7 @@
 //! matches is 403 and not forwarded; a policy denial is 403 with its reasons; a rate limit is 429
 //! with `Retry-After` and `RateLimit-*`; an upstream that is down, drops the connection or is too
 //! slow is 502/504 quickly with a small body that leaks nothing; `mode = "ext_authz"` answers
-//! 200 with identity headers or 401/403/429 (never 5xx for a denial) and believes
+//! 200 with identity headers or 401/403 (every refusal, limits included; never 5xx) and believes
 //! `X-Forwarded-Uri`/`X-Forwarded-Method` only from trusted peers; the audit log has one JSON line
 //! per verdict, complete after SIGTERM.
 

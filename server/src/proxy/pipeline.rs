@@ -124,7 +124,8 @@ pub async fn handle(
         scheme,
     } = connection;
     let started = Instant::now();
-    // What the audit line records of the request as it came, taken only when there is a log.
+    // What the audit line records of the request as it came (in `ext_authz` mode behind a
+    // gateway, the original request it names), taken only when there is a log.
     let audited = state.app.decision_log.is_some().then(|| {
         let request_id = request
             .headers()
@@ -132,11 +133,15 @@ pub async fn handle(
             .and_then(|value| value.to_str().ok())
             .filter(|value| !value.is_empty() && value.len() <= 128)
             .map(str::to_string);
-        (
-            request.method().as_str().to_string(),
-            request.uri().to_string(),
-            request_id,
-        )
+        let gateway = state.config.proxy.mode == Mode::ExtAuthz
+            && headers::is_trusted(peer.ip(), &state.trusted);
+        let (method, target) = original_request(&request, gateway).unwrap_or_else(|_| {
+            (
+                request.method().as_str().to_string(),
+                request.uri().to_string(),
+            )
+        });
+        (method, target, request_id)
     });
     let (mut response, mut verdict) = match framing.next() {
         Ok(()) => pipeline(&state, peer, client_cert.as_deref(), scheme, request).await,
@@ -262,7 +267,19 @@ async fn pipeline(
             return refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string());
         }
     };
-    let (method, target) = original_request(&request, ext_authz && peer_trusted);
+    let (method, target) = match original_request(&request, ext_authz && peer_trusted) {
+        Ok(original) => original,
+        Err(name) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "authz::proxy::ambiguous_original_request",
+                &format!(
+                    "the original request is named ambiguously (`{name}` repeated, missing or \
+                     next to another gateway's headers)"
+                ),
+            );
+        }
+    };
     let normalized = match normalize::normalize(&method, &target, Some(&host)) {
         Ok(normalized) => normalized,
         Err(error) => {
@@ -725,26 +742,56 @@ const ORIGINAL_REQUEST_HEADERS: [&str; 4] = [
 /// The method and target to authorize: the request's own, or in `ext_authz` mode behind a trusted
 /// peer, the original request's from `X-Forwarded-Method`/`X-Forwarded-Uri` (Traefik) or
 /// `X-Original-Method`/`X-Original-URI` (nginx `auth_request`).
-fn original_request(request: &Request<Incoming>, trust_forwarded: bool) -> (String, String) {
+///
+/// Gateways pass the client's own headers on to the check, and each sets only its own family of
+/// names: a client could add the other family to name a target it is not requesting. So a request
+/// that carries both families, repeats one of the headers, or names a method without a target is
+/// ambiguous and refused.
+fn original_request(
+    request: &Request<Incoming>,
+    trust_forwarded: bool,
+) -> Result<(String, String), &'static str> {
     let own = (
         request.method().as_str().to_string(),
         request.uri().to_string(),
     );
     if !trust_forwarded {
-        return own;
+        return Ok(own);
+    }
+    let headers = request.headers();
+    let mut present = [false; ORIGINAL_REQUEST_HEADERS.len()];
+    for (slot, name) in present.iter_mut().zip(ORIGINAL_REQUEST_HEADERS) {
+        let mut values = headers.get_all(name).iter();
+        *slot = values.next().is_some();
+        if values.next().is_some() {
+            return Err(name);
+        }
     }
     let header = |name: &str| {
-        request
-            .headers()
+        headers
             .get(name)
             .and_then(|value| value.to_str().ok())
             .map(str::to_string)
     };
-    let target = header("x-forwarded-uri").or_else(|| header("x-original-uri"));
-    let method = header("x-forwarded-method").or_else(|| header("x-original-method"));
-    match target {
-        Some(target) => (method.unwrap_or(own.0), target),
-        None => own,
+    let [forwarded_uri, forwarded_method, original_uri, original_method] = present;
+    let (target, method) = match (
+        forwarded_uri || forwarded_method,
+        original_uri || original_method,
+    ) {
+        (false, false) => return Ok(own),
+        (true, true) => return Err("x-original-uri"),
+        (true, false) => ("x-forwarded-uri", "x-forwarded-method"),
+        (false, true) => ("x-original-uri", "x-original-method"),
+    };
+    let Some(target) = header(target) else {
+        return Err(target);
+    };
+    match headers.get(method) {
+        None => Ok((own.0, target)),
+        Some(value) => match value.to_str() {
+            Ok(method) => Ok((method.to_string(), target)),
+            Err(_) => Err(method),
+        },
     }
 }
 
@@ -1123,7 +1170,11 @@ mod tests {
             "amount=1&%20amount=2",
             "amount=1&amount+=2",
         ] {
-            assert_eq!(query(text), Err("authz::proxy::ambiguous_query".to_string()), "{text}");
+            assert_eq!(
+                query(text),
+                Err("authz::proxy::ambiguous_query".to_string()),
+                "{text}"
+            );
         }
     }
 }
