@@ -60,6 +60,9 @@
 #                "authz+assert" (`scope = "request"`, one signature per request) and
 #                "authz+idassert" (`scope = "identity"`, one signature per principal and half TTL)
 #   LATENCY      0 to skip the one-connection latency runs
+#   BASELINE     path of another authz binary (say, a release build of an earlier commit), timed
+#                in the same run with the same configuration as "authz" as a "baseline" row, so
+#                that a change is compared with what came before it under the same conditions
 #   NO_BUILD=1   use target/release/authz as it is
 set -euo pipefail
 
@@ -75,6 +78,11 @@ rounds="${ROUNDS:-3}"
 with_log="${DECISION_LOG:-1}"
 with_assertion="${ASSERTION:-0}"
 with_latency="${LATENCY:-1}"
+baseline="${BASELINE:-}"
+if [[ -n "$baseline" && ! -x "$baseline" ]]; then
+  echo "error: BASELINE=$baseline is not an executable" >&2
+  exit 2
+fi
 cores="$(nproc)"
 ticks_per_second="$(getconf CLK_TCK)"
 
@@ -105,7 +113,7 @@ declare -A pids=()
 stop_one() {
   local name="$1" pid="${pids[$1]:-}"
   [[ -z "$pid" ]] && return 0
-  if [[ "$name" == authz* ]]; then
+  if [[ "$name" == authz* || "$name" == baseline ]]; then
     kill "$pid" 2>/dev/null || true
   else
     kill -QUIT "$pid" 2>/dev/null || true
@@ -235,6 +243,8 @@ start_nginx_proxy() {
 start_authz() {
   local name="$1" workers="$2" log="$3"
   shift 3
+  local binary="$authz"
+  [[ "$name" == baseline ]] && binary="$baseline"
   local port
   port="$(free_port)"
   mkdir -p "$work/$name"
@@ -281,7 +291,7 @@ EOF
   # A free port can be taken between the probe and the bind: up to three attempts.
   local url="" attempt
   for attempt in 1 2 3; do
-    TOKIO_WORKER_THREADS="$workers" "$@" "$authz" proxy -c "$work/$name/proxy.toml" \
+    TOKIO_WORKER_THREADS="$workers" "$@" "$binary" proxy -c "$work/$name/proxy.toml" \
       --listen "127.0.0.1:$port" >"$work/$name.out" 2>"$work/$name.err" &
     pids[$name]=$!
     for _ in $(seq 100); do
@@ -378,6 +388,10 @@ say "$(date -u +%Y-%m-%dT%H:%MZ), $cores cores ($cpu_model), load average $(cut 
 say "authz: $("$authz" --version 2>/dev/null || echo "$authz") at $(git rev-parse --short HEAD 2>/dev/null || echo '?'); $("$nginx_bin" -v 2>&1); $(wrk -v 2>&1 | head -1)"
 
 targets=(authz)
+if [[ -n "$baseline" ]]; then
+  targets+=(baseline)
+  say "baseline: $("$baseline" --version 2>/dev/null || echo "$baseline") at $baseline"
+fi
 [[ "$with_log" == 1 ]] && targets+=(authz+log)
 [[ "$with_assertion" == 1 ]] && targets+=(authz+assert authz+idassert)
 targets+=(nginx)
@@ -423,6 +437,10 @@ for mode in $modes; do
   verify upstream "$upstream_url"
   start_authz authz "$workers" "" "${proxy_pin[@]}"
   verify authz "$authz_url"
+  if [[ -n "$baseline" ]]; then
+    start_authz baseline "$workers" "" "${proxy_pin[@]}"
+    verify baseline "$baseline_url"
+  fi
   if [[ "$with_log" == 1 ]]; then
     start_authz authz+log "$workers" "$work/decisions.log" "${proxy_pin[@]}"
     verify authz+log "$authz_log_url"
@@ -437,6 +455,7 @@ for mode in $modes; do
   verify nginx "$nginx_url"
   declare -A url_of=([upstream]="$upstream_url" [authz]="$authz_url" [nginx]="$nginx_url")
   [[ "$with_log" == 1 ]] && url_of[authz+log]="$authz_log_url"
+  [[ -n "$baseline" ]] && url_of[baseline]="$baseline_url"
   if [[ "$with_assertion" == 1 ]]; then
     url_of[authz+assert]="$authz_assert_url"
     url_of[authz+idassert]="$authz_idassert_url"

@@ -494,13 +494,9 @@ async fn pipeline(
     let limit = match enforce_limits(state, &snapshot, &explained).await {
         Ok(limit) => limit,
         Err(Unavailable) => {
-            // Gateways treat a 5xx from their authorization service as a failure that
-            // `failure_mode_allow` may let through: in `ext_authz` mode the refusal is a 429.
-            let status = if ext_authz {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
+            // In `ext_authz` mode `gateway_status` makes this a 403: gateways treat a 5xx from
+            // their authorization service as a failure that `failure_mode_allow` may let through.
+            let status = StatusCode::SERVICE_UNAVAILABLE;
             verdict.status = status.as_u16();
             verdict.decision = "limited";
             verdict.reason = Some("rate limits unavailable".to_string());
