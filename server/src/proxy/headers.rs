@@ -190,6 +190,10 @@ pub struct HeaderPolicy {
     strip_prefixes: Vec<String>,
     /// What to do with method-override and rewrite headers.
     method_override: MethodOverride,
+    /// Whether any name checked in [`HeaderPolicy::clean`] starts with this byte (folded): most
+    /// headers of a request (`host`, `accept`, `authorization`, `user-agent`) are passed over
+    /// on their first byte.
+    first_bytes: [bool; 256],
 }
 
 /// A header that makes the proxy refuse a request.
@@ -256,10 +260,27 @@ impl HeaderPolicy {
             }
         }
         strip_prefixes.retain(|prefix| !prefix.is_empty());
+        let mut first_bytes = [false; 256];
+        let checked = strip_exact
+            .iter()
+            .chain(&strip_prefixes)
+            .map(String::as_str)
+            .chain(METHOD_OVERRIDE.iter().copied())
+            .chain(REWRITE.iter().copied())
+            .chain(CLIENT_ADDRESS.iter().copied())
+            .chain(["x-forwarded-"]);
+        for name in checked {
+            if let Some(&first) = name.as_bytes().first() {
+                if let Some(slot) = first_bytes.get_mut(usize::from(fold(first))) {
+                    *slot = true;
+                }
+            }
+        }
         HeaderPolicy {
             strip_exact,
             strip_prefixes,
             method_override,
+            first_bytes,
         }
     }
 
@@ -278,6 +299,14 @@ impl HeaderPolicy {
         let mut doomed: Vec<HeaderName> = Vec::new();
         for name in headers.keys() {
             let text = name.as_str();
+            let first = text.as_bytes().first().map_or(0, |&byte| fold(byte));
+            if !self
+                .first_bytes
+                .get(usize::from(first))
+                .is_some_and(|&checked| checked)
+            {
+                continue;
+            }
             let overrides = METHOD_OVERRIDE
                 .iter()
                 .chain(REWRITE)
