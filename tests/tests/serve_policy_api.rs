@@ -53,8 +53,14 @@ fn decision(client: &mut Client) -> (String, Vec<String>) {
     verdict(&client.decide(&dave_reads_roadmap()))
 }
 
+/// `GET` with the admin token (policy reads take it when one is configured).
+fn read(client: &mut Client, path: &str) -> Response {
+    let authorization = format!("Bearer {TOKEN}");
+    client.request("GET", path, &[("Authorization", &authorization)], b"")
+}
+
 fn file_names(client: &mut Client) -> Vec<String> {
-    let response = client.get("/v1/policies");
+    let response = read(client, "/v1/policies");
     assert_eq!(response.status, 200, "{}", response.text());
     response.json()["files"]
         .as_array()
@@ -85,7 +91,7 @@ fn put_and_delete_change_the_next_decisions_and_survive_a_restart() {
         ("allow".to_string(), vec!["flip-1".to_string()])
     );
     assert!(file_names(&mut client).contains(&"flip.authz".to_string()));
-    let listed = client.get("/v1/policies").json();
+    let listed = read(&mut client, "/v1/policies").json();
     let flip = listed["files"]
         .as_array()
         .unwrap()
@@ -94,7 +100,7 @@ fn put_and_delete_change_the_next_decisions_and_survive_a_restart() {
         .unwrap()
         .clone();
     assert_eq!(flip["policies"], json!(["flip-1"]), "{listed}");
-    let text = client.get("/v1/policies/flip.authz");
+    let text = read(&mut client, "/v1/policies/flip.authz");
     assert_eq!(
         (text.status, text.text()),
         (200, flip_policy("flip-1", true))
@@ -239,8 +245,10 @@ fn writes_need_the_admin_token() {
     assert_eq!(decision(&mut client).0, "deny");
     assert!(!fixture.policies.join("flip.authz").exists());
     assert!(fixture.policies.join("roles.authz").exists());
-    // Reading needs no token.
-    assert_eq!(client.get("/v1/policies").status, 200);
+    // Reading needs the token too: policy text is sensitive.
+    assert_eq!(client.get("/v1/policies").status, 401);
+    assert_eq!(client.get("/v1/policies/roles.authz").status, 401);
+    assert_eq!(read(&mut client, "/v1/policies").status, 200);
 }
 
 #[test]

@@ -49,6 +49,29 @@ pub struct ProxyConfig {
     /// `principal.type`, `principal.ATTR`, `claim.NAME`, `issuer`, `auth`).
     #[serde(default)]
     pub upstream_headers: BTreeMap<String, String>,
+    /// The admin listener (health, readiness, metrics, the policy API); off without `[admin]`.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: a listener separate from traffic, for operators.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// The address to listen on; loopback by default.
+    pub listen: SocketAddr,
+    /// The bearer token the policy API requires (reads included); without one, policies can be
+    /// read but not written.
+    pub admin_token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> AdminConfig {
+        AdminConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9901)),
+            admin_token: None,
+        }
+    }
 }
 
 /// `[proxy]`
@@ -193,6 +216,18 @@ impl ProxyConfig {
         }
         if let Some(limits) = &config.limits {
             limits.validate()?;
+        }
+        if let Some(admin) = &config.admin {
+            if admin
+                .admin_token
+                .as_deref()
+                .is_some_and(|token| token.len() < 16)
+            {
+                return Err("`admin.admin_token` must be at least 16 characters".to_string());
+            }
+            if admin.listen == config.proxy.listen && admin.listen.port() != 0 {
+                return Err("`admin.listen` must differ from `proxy.listen`".to_string());
+            }
         }
         if config.policies.dir.is_none() {
             return Err("`policies.dir` is required".to_string());

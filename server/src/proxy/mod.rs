@@ -6,12 +6,13 @@
 //! `normalize`, `identity`, the runtime's route table and decision, `limits` (in memory, or
 //! `shared_limits` in Redis through `resp`), `headers`,
 //! `assertion` (the optional signed identity assertion), `upstream_headers` (headers set from
-//! verified identity), `forward`; `framing.rs` watches each client connection's raw request
+//! verified identity), `forward`; `request_id.rs` gives every request an id; `framing.rs` watches each client connection's raw request
 //! heads for framing the pipeline cannot see (`Content-Length` with `Transfer-Encoding`);
-//! `tls.rs` is the TLS listener,
+//! `tls.rs` is the TLS listener, `admin.rs` the admin listener (health, metrics, policy API),
 //! whose verified client certificates `identity::mtls` maps to principals; `demo.rs` is the
 //! built-in upstream of the quickstart.
 
+pub mod admin;
 pub mod assertion;
 pub mod config;
 pub mod demo;
@@ -22,6 +23,7 @@ pub mod identity;
 pub mod limits;
 pub mod normalize;
 pub mod pipeline;
+pub mod request_id;
 pub mod resp;
 pub mod schema_check;
 pub mod server;

@@ -29,6 +29,7 @@ use super::identity::mtls::PeerCertificate;
 use super::identity::{Authenticator, AUTH_METHOD_HEADER};
 use super::limits::{self, Limiters};
 use super::normalize;
+use super::request_id;
 use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use super::upstream_headers::UpstreamHeaders;
 use crate::serve::decision_log::Line;
@@ -124,15 +125,11 @@ pub async fn handle(
         scheme,
     } = connection;
     let started = Instant::now();
+    let mut request = request;
+    let request_id = request_id::of(request.headers_mut());
     // What the audit line records of the request as it came (in `ext_authz` mode behind a
     // gateway, the original request it names), taken only when there is a log.
     let audited = state.app.decision_log.is_some().then(|| {
-        let request_id = request
-            .headers()
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .filter(|value| !value.is_empty() && value.len() <= 128)
-            .map(str::to_string);
         let gateway = state.config.proxy.mode == Mode::ExtAuthz
             && headers::is_trusted(peer.ip(), &state.trusted);
         let (method, target) = original_request(&request, gateway).unwrap_or_else(|_| {
@@ -141,19 +138,25 @@ pub async fn handle(
                 request.uri().to_string(),
             )
         });
-        (method, target, request_id)
+        (method, target)
     });
-    let (mut response, mut verdict) = match framing.next() {
-        Ok(()) => pipeline(&state, peer, client_cert.as_deref(), scheme, request).await,
-        Err(error) => {
-            let code = format!("authz::proxy::{}", error.code());
-            refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string())
+    let answer = async {
+        match framing.next() {
+            Ok(()) => pipeline(&state, peer, client_cert.as_deref(), scheme, request).await,
+            Err(error) => {
+                let code = format!("authz::proxy::{}", error.code());
+                refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string())
+            }
         }
     };
+    let (mut response, mut verdict) = request_id::CURRENT.scope(request_id.clone(), answer).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(request_id::HEADER, value);
+    }
     if state.config.proxy.mode == Mode::ExtAuthz {
         gateway_status(&mut response, &mut verdict);
     }
-    if let (Some(log), Some((method, target, request_id))) = (&state.app.decision_log, audited) {
+    if let (Some(log), Some((method, target))) = (&state.app.decision_log, audited) {
         let mut line = Line::new()
             .u64(
                 "time",
@@ -161,7 +164,7 @@ pub async fn handle(
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as u64),
             )
-            .opt_str("request_id", request_id.as_deref())
+            .str("request_id", &request_id)
             .str("client", &peer.ip().to_string())
             .str("method", &method)
             .str("target", &target)
@@ -191,9 +194,19 @@ fn take(object: &mut Json, key: &str) -> Json {
         .unwrap_or(Json::Null)
 }
 
+/// A JSON answer of the proxy's own; an object gets the request's id (`request_id`), so that a
+/// refusal can be found again in the audit log.
 fn json_response(status: StatusCode, body: &Json) -> Response<ProxyBody> {
+    let text = match (body, request_id::CURRENT.try_with(Clone::clone)) {
+        (Json::Object(members), Ok(id)) => {
+            let mut members = members.clone();
+            members.insert("request_id".to_string(), Json::String(id));
+            Json::Object(members).to_string()
+        }
+        _ => body.to_string(),
+    };
     let mut response = Response::new(
-        Full::new(Bytes::from(body.to_string()))
+        Full::new(Bytes::from(text))
             .map_err(|never| match never {})
             .boxed(),
     );

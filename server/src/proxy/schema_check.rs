@@ -1,12 +1,166 @@
-//! Checks the identity configuration against the policies' schema when the proxy loads: every
-//! principal type must be an entity type, and every claim mapped to an attribute must exist on that
-//! type with a type a claim can carry. Mappings written in the short form get the schema's type,
-//! so a claim of the wrong JSON type rejects the token instead of failing the decision later.
+//! Checks the proxy's configuration against the policies' schema, whenever a policy set is
+//! installed: at start, and on every reload and policy write ([`ProxyFit`]), so that a set the
+//! proxy could not serve is refused like a set that fails to compile and the previous one keeps
+//! serving.
+//!
+//! Every principal type (of JWT issuers, API keys, mTLS, `anonymous`) must be an entity type, and
+//! every claim mapped to an attribute must exist on that type with a type a claim can carry.
+//! Mappings written in the short form get the schema's type, so a claim of the wrong JSON type
+//! rejects the token instead of failing the decision later. `[upstream_headers]` attributes
+//! must exist, and every `[context]` field must be a field of some action's context that its
+//! source can fill.
+
+use std::collections::BTreeMap;
 
 use authz_runtime::schema::{Schema, ValueType};
 
 use super::identity::config::{AttributeMapping, ClaimType};
 use super::identity::IdentityConfig;
+use super::upstream_headers::UpstreamHeaders;
+
+/// What of the proxy's configuration depends on the schema, kept to check every new set.
+pub struct ProxyFit {
+    /// The identity configuration as written (completed afresh against each schema).
+    identity: IdentityConfig,
+    /// The claim types the running authenticator verifies tokens with, per issuer.
+    claim_types: Vec<BTreeMap<String, Option<ClaimType>>>,
+    /// The principal types of API keys.
+    api_key_types: Vec<String>,
+    /// The `anonymous` principal's type.
+    anonymous: Option<String>,
+    /// Every principal type the identity sources produce.
+    principal_types: Vec<String>,
+    upstream_headers: UpstreamHeaders,
+    /// `[context]`: field (or `record.field`) to source.
+    context: BTreeMap<String, String>,
+}
+
+impl ProxyFit {
+    /// `written` is the identity configuration as read; `in_use` the one completed against the
+    /// first set, which the authenticator was built from.
+    pub fn new(
+        written: IdentityConfig,
+        in_use: &IdentityConfig,
+        api_key_types: Vec<String>,
+        anonymous: Option<String>,
+        upstream_headers: UpstreamHeaders,
+        context: BTreeMap<String, String>,
+    ) -> ProxyFit {
+        let mut principal_types: Vec<String> = in_use
+            .jwt
+            .iter()
+            .map(|issuer| issuer.principal_type.clone())
+            .chain(api_key_types.iter().cloned())
+            .chain(in_use.mtls.iter().map(|mtls| mtls.principal_type.clone()))
+            .chain(anonymous.iter().cloned())
+            .collect();
+        principal_types.sort_unstable();
+        principal_types.dedup();
+        ProxyFit {
+            identity: written,
+            claim_types: claim_types(in_use),
+            api_key_types,
+            anonymous,
+            principal_types,
+            upstream_headers,
+            context,
+        }
+    }
+
+    /// Whether the proxy, as configured and running, can serve a set with `schema`; the error
+    /// names the key that does not fit.
+    pub fn check(&self, schema: &Schema) -> Result<(), String> {
+        let mut identity = self.identity.clone();
+        check(&mut identity, schema)?;
+        if claim_types(&identity) != self.claim_types {
+            return Err(
+                "`identity.jwt[].attributes`: the set changes the type of an attribute that                  tokens carry; restart the proxy to verify tokens with the new types"
+                    .to_string(),
+            );
+        }
+        let is_entity_type = |name: &str| {
+            schema
+                .type_id(name)
+                .is_some_and(|ty| ty != schema.action_type)
+        };
+        if let Some(missing) = self.api_key_types.iter().find(|ty| !is_entity_type(ty)) {
+            return Err(format!(
+                "`identity.api_keys`: keys name principals of type `{missing}`, which is not an \
+                 entity type of the policies"
+            ));
+        }
+        if let Some(anonymous) = self.anonymous.as_deref().filter(|ty| !is_entity_type(ty)) {
+            return Err(format!(
+                "`proxy.anonymous.type`: `{anonymous}` is not an entity type of the policies"
+            ));
+        }
+        self.upstream_headers.check(schema, &self.principal_types)?;
+        for (field, source) in &self.context {
+            check_context_field(schema, field, source)?;
+        }
+        Ok(())
+    }
+}
+
+/// The claim type of every mapped attribute, per issuer.
+fn claim_types(identity: &IdentityConfig) -> Vec<BTreeMap<String, Option<ClaimType>>> {
+    identity
+        .jwt
+        .iter()
+        .map(|issuer| {
+            issuer
+                .attributes
+                .iter()
+                .map(|(name, mapping)| (name.clone(), mapping.claim_type))
+                .collect()
+        })
+        .collect()
+}
+
+/// A `[context]` field must be a field (`record.field` inside a record) of at least one
+/// action's context, of a type its source can fill: a mapping that fills nothing is a mistake
+/// that would deny every request of the actions that need it.
+fn check_context_field(schema: &Schema, field: &str, source: &str) -> Result<(), String> {
+    let key = format!("`context.\"{field}\"`");
+    let mut found: Option<&ValueType> = None;
+    'actions: for action in &schema.actions {
+        let mut layout = schema.layout(action.context);
+        let mut parts = field.split('.').peekable();
+        while let (Some(part), Some(current)) = (parts.next(), layout) {
+            let Some(def) = schema
+                .attr_id(part)
+                .and_then(|attr| current.slot(attr))
+                .and_then(|slot| current.fields.get(slot))
+            else {
+                continue 'actions;
+            };
+            if parts.peek().is_none() {
+                found = Some(&def.ty);
+                break 'actions;
+            }
+            layout = match &def.ty {
+                ValueType::Record(inner) => schema.layout(*inner),
+                _ => None,
+            };
+        }
+    }
+    let Some(ty) = found else {
+        return Err(format!(
+            "{key}: no action's context has a field `{field}` (mapped to `{source}`)"
+        ));
+    };
+    match ty {
+        ValueType::Long
+        | ValueType::Bool
+        | ValueType::String
+        | ValueType::Ip
+        | ValueType::Timestamp
+        | ValueType::Duration => Ok(()),
+        _ => Err(format!(
+            "{key}: the field is a set, record or entity, which `{source}` cannot fill"
+        )),
+    }
+}
 
 /// Checks and completes `config`; the error names the key.
 pub fn check(config: &mut IdentityConfig, schema: &Schema) -> Result<(), String> {

@@ -10,6 +10,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
+use super::admin;
 use super::assertion::AssertionSigner;
 use super::config::ProxyConfig;
 use super::framing::Watched;
@@ -22,7 +23,7 @@ use super::upstream_headers::UpstreamHeaders;
 use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
-use crate::serve::config::{Config, LogFormat, ServerConfig};
+use crate::serve::config::{Config, ServerConfig};
 use crate::serve::{metrics, reload, startup};
 
 /// Runs the proxy until SIGTERM.
@@ -40,7 +41,7 @@ pub fn run(args: &ProxyArgs) -> Outcome {
     if let Some(format) = args.log_format {
         config.log.format = format;
     }
-    init_logging(&config);
+    startup::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,22 +55,11 @@ pub fn run(args: &ProxyArgs) -> Outcome {
     runtime.block_on(serve(config, &base))
 }
 
-fn init_logging(config: &ProxyConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
 async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     let Some(initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
     };
+    let written_identity = config.identity.clone();
     if let Err(message) = super::schema_check::check(&mut config.identity, &initial.program.schema)
     {
         eprintln!("error: invalid configuration: {message}");
@@ -132,22 +122,20 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let mut principal_types = authenticator.principal_types();
-    principal_types.extend(
-        config
-            .identity
-            .mtls
-            .iter()
-            .map(|mtls| mtls.principal_type.clone()),
-    );
-    principal_types.extend(
+    // What the proxy checks of every policy set it installs, this first one included.
+    let fit = super::schema_check::ProxyFit::new(
+        written_identity,
+        &config.identity,
+        authenticator.api_key_types(),
         config
             .proxy
             .anonymous
-            .iter()
+            .as_ref()
             .map(|anonymous| anonymous.ty.clone()),
+        upstream_headers.clone(),
+        config.context.clone(),
     );
-    if let Err(message) = upstream_headers.check(&initial.program.schema, &principal_types) {
+    if let Err(message) = fit.check(&initial.program.schema) {
         eprintln!("error: invalid configuration: {message}");
         return Outcome::Failure;
     }
@@ -198,16 +186,38 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
         .collect();
     let limiters = Arc::new(Limiters::new(&declared, None));
+    let admin_listener = match &config.admin {
+        None => None,
+        Some(admin) => match tokio::net::TcpListener::bind(admin.listen).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                eprintln!("error: cannot listen on {} (admin): {error}", admin.listen);
+                return Outcome::Failure;
+            }
+        },
+    };
     let serve_config = Config {
         server: ServerConfig {
             listen: config.proxy.listen,
+            admin_token: config
+                .admin
+                .as_ref()
+                .and_then(|admin| admin.admin_token.clone()),
             ..ServerConfig::default()
         },
         policies: config.policies.clone(),
         decision_log: config.decision_log.clone(),
         log: config.log.clone(),
     };
-    let app = startup::app_state(serve_config, initial, metrics, decision_log);
+    let install_check: crate::serve::state::InstallCheck =
+        Box::new(move |snapshot| fit.check(&snapshot.program.schema));
+    let app = startup::app_state(
+        serve_config,
+        initial,
+        metrics,
+        decision_log,
+        Some(install_check),
+    );
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);
     let identity_header_prefix = config.proxy.identity_header_prefix.clone();
@@ -258,6 +268,15 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     tracing::info!(%address, "proxy listening");
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{address}");
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    if let Some(listener) = admin_listener {
+        let address = listener
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
+        tracing::info!(%address, "admin listening");
+        println!("admin listening on http://{address}");
+        tokio::spawn(admin::serve(listener, app.clone()));
+    }
 
     let workers = match Workers::start(Workers::default_count()) {
         Ok(workers) => workers,
@@ -266,7 +285,6 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
     loop {
         tokio::select! {

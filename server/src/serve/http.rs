@@ -62,13 +62,19 @@ async fn route(
         ("/healthz", Method::GET) => Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
         ("/readyz", Method::GET) => Ok(ready(state)),
         ("/metrics", Method::GET) => Ok(metrics(state)),
-        ("/v1/policies", Method::GET) => Ok(policies::list(state)),
+        ("/v1/policies", Method::GET) => {
+            policies::authorize_read(state, &request)?;
+            Ok(policies::list(state))
+        }
         (path, method) if path.starts_with("/v1/policies/") => {
             let name = path.trim_start_matches("/v1/policies/").to_string();
             match method {
                 Method::PUT => policies::put(state, request, &name).await,
                 Method::DELETE => policies::delete(state, request, &name).await,
-                Method::GET => policies::get(state, &name),
+                Method::GET => {
+                    policies::authorize_read(state, &request)?;
+                    policies::get(state, &name)
+                }
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }

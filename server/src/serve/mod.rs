@@ -22,7 +22,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use self::config::{Config, LogFormat};
+use self::config::Config;
 use crate::cli::ServeArgs;
 use crate::commands::Outcome;
 
@@ -35,7 +35,7 @@ pub fn run(args: &ServeArgs) -> Outcome {
             return Outcome::Failure;
         }
     };
-    init_logging(&config);
+    startup::init_logging(&config.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,20 +79,6 @@ fn settings(args: &ServeArgs) -> Result<Config, String> {
     Ok(config)
 }
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colors only on a terminal: log files and journald get plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
-
 async fn serve(config: Config) -> Outcome {
     let Some(initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
@@ -109,7 +95,7 @@ async fn serve(config: Config) -> Outcome {
         }
     };
     let policies = initial.program.policies.len();
-    let state = startup::app_state(config, initial, metrics, decision_log);
+    let state = startup::app_state(config, initial, metrics, decision_log, None);
     let _watcher = reload::start(state.clone());
     let address = listener.local_addr().map_or_else(
         |_| state.config.server.listen.to_string(),

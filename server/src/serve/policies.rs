@@ -130,17 +130,17 @@ async fn write(
         tokio::task::spawn_blocking(move || state::load_sources(files, entities.as_deref()))
             .await
             .map_err(|error| ApiError::Internal(error.to_string()))?;
-    let snapshot = compiled.map_err(
-        |LoadError {
-             message,
-             diagnostics,
-         }| ApiError::BadRequest {
-            code: "authz::api::policy_rejected".to_string(),
-            field: "".to_string(),
-            message: first_line(&message),
-            details: diagnostics,
-        },
-    )?;
+    let rejected = |LoadError {
+                        message,
+                        diagnostics,
+                    }| ApiError::BadRequest {
+        code: "authz::api::policy_rejected".to_string(),
+        field: "".to_string(),
+        message: first_line(&message),
+        details: diagnostics,
+    };
+    let snapshot = compiled.map_err(rejected)?;
+    state.check_install(&snapshot).map_err(rejected)?;
     let path = dir.join(name);
     let persisted = match &text {
         Some(text) => persist(&path, text),
@@ -191,6 +191,15 @@ fn persist(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     temporary.push(".authz-api.tmp");
     std::fs::write(&temporary, text)?;
     std::fs::rename(&temporary, path)
+}
+
+/// Policy reads take the admin token when one is configured (policy text is sensitive); without
+/// one they are open, as writes are then off.
+pub fn authorize_read(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
+    if state.config.server.admin_token.is_none() {
+        return Ok(());
+    }
+    authorize(state, request)
 }
 
 /// Checks the bearer token in constant time.

@@ -20,7 +20,10 @@ pub async fn reload(state: &Arc<AppState>) {
     let entities = state.config.policies.entities.clone();
     let loaded = tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await;
     match loaded {
-        Ok(Ok(snapshot)) => state.install(snapshot),
+        Ok(Ok(snapshot)) => match state.check_install(&snapshot) {
+            Ok(()) => state.install(snapshot),
+            Err(error) => state.record_failure(&error),
+        },
         Ok(Err(error)) => state.record_failure(&error),
         Err(error) => tracing::error!(%error, "reload task failed"),
     }

@@ -7,10 +7,26 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use super::config::{Config, DecisionLogConfig, PoliciesConfig};
+use super::config::{Config, DecisionLogConfig, LogConfig, LogFormat, PoliciesConfig};
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
 use super::state::{self, AppState, Snapshot};
+
+/// Sets up the diagnostic log on stderr, for `authz serve` and `authz proxy` alike: the level
+/// filter and format of `log`, with colours only when stderr is a terminal (log files and
+/// journald get plain text).
+pub fn init_logging(log: &LogConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
 
 /// Compiles the policy set and loads its entities, printing the diagnostics when they fail.
 pub async fn load_initial(policies: &PoliciesConfig) -> Option<Snapshot> {
@@ -59,6 +75,7 @@ pub fn app_state(
     mut initial: Snapshot,
     metrics: Arc<Metrics>,
     decision_log: Option<DecisionLog>,
+    install_check: Option<state::InstallCheck>,
 ) -> Arc<AppState> {
     initial.generation = 1;
     metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -72,6 +89,7 @@ pub fn app_state(
         metrics,
         decision_log,
         reload_lock: tokio::sync::Mutex::new(()),
+        install_check,
     })
 }
 

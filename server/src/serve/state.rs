@@ -47,6 +47,10 @@ pub struct LoadStatus {
     pub last_error: Option<String>,
 }
 
+/// What a host (the proxy) checks of a compiled policy set before installing it, beyond what the
+/// compiler checks: the message says what of its configuration the set does not fit.
+pub type InstallCheck = Box<dyn Fn(&Snapshot) -> Result<(), String> + Send + Sync>;
+
 /// Everything the handlers share.
 pub struct AppState {
     /// The settings.
@@ -61,6 +65,9 @@ pub struct AppState {
     pub decision_log: Option<DecisionLog>,
     /// Serializes reloads and policy writes.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Run on every set before it is installed (at start the host runs it itself): a set that
+    /// fails it is refused like a set that fails to compile.
+    pub install_check: Option<InstallCheck>,
 }
 
 impl AppState {
@@ -78,6 +85,24 @@ impl AppState {
             status.last_error = Some(error.message.clone());
         }
         tracing::error!(diagnostics = %error.message, "policy load failed; still serving the previous set");
+    }
+
+    /// Whether the host can serve `snapshot` (see [`AppState::install_check`]).
+    pub fn check_install(&self, snapshot: &Snapshot) -> Result<(), LoadError> {
+        let Some(check) = &self.install_check else {
+            return Ok(());
+        };
+        check(snapshot).map_err(|problem| {
+            let message = format!("the policy set does not fit the configuration: {problem}");
+            LoadError {
+                diagnostics: vec![serde_json::json!({
+                    "code": "authz::host::configuration_mismatch",
+                    "severity": "error",
+                    "message": message,
+                })],
+                message,
+            }
+        })
     }
 
     /// Installs a new snapshot.

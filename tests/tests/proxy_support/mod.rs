@@ -801,6 +801,21 @@ ip = "client_ip"
 }
 
 /// Asserts a 401 with the proxy's small JSON body, whose message is one of the fixed sentences.
+/// The JSON body of one of the proxy's own answers without its `request_id`, which must be there
+/// and match the `x-request-id` header.
+pub fn without_request_id(response: &Response) -> Json {
+    let mut body = response.json();
+    let id = body
+        .as_object_mut()
+        .and_then(|members| members.remove("request_id"))
+        .unwrap_or_else(|| panic!("no request_id in {}", response.text()));
+    assert_eq!(
+        Some(id.as_str().unwrap_or_default()),
+        response.header("x-request-id")
+    );
+    body
+}
+
 pub fn assert_unauthorized(response: &Response, what: &str) {
     assert_eq!(response.status, 401, "{what}: {}", response.text());
     let body = response.json();

@@ -236,11 +236,6 @@ impl Issuer {
         })
     }
 
-    /// The entity type of the principals this issuer's tokens name.
-    pub fn principal_type(&self) -> &str {
-        &self.principal_type
-    }
-
     /// Verifies a token whose unverified `iss` named this issuer; `now` is in seconds since
     /// the epoch.
     pub async fn verify(

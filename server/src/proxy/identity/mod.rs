@@ -203,19 +203,12 @@ impl Authenticator {
         })
     }
 
-    /// The entity types of the principals the JWT issuers and API keys can name.
-    pub fn principal_types(&self) -> Vec<String> {
-        let mut types: Vec<String> = self
-            .issuers
-            .iter()
-            .map(|issuer| issuer.principal_type().to_string())
-            .collect();
-        if let Some((store, _, _)) = &self.api_keys {
-            types.extend(store.principal_types());
-        }
-        types.sort_unstable();
-        types.dedup();
-        types
+    /// The principal types API keys name.
+    pub fn api_key_types(&self) -> Vec<String> {
+        self.api_keys
+            .as_ref()
+            .map(|(store, _, _)| store.principal_types().collect())
+            .unwrap_or_default()
     }
 
     /// The header API keys are presented in, besides `Authorization: ApiKey`.
