@@ -39,6 +39,9 @@ pub enum Command {
     Proxy(ProxyArgs),
     /// Mint a signed JWT from a development key (for trying the proxy; never for production).
     Token(TokenArgs),
+    /// Re-decide every request of an audit log against a policy set and list each decision that
+    /// would change: the impact of a policy change on real traffic, before it ships.
+    Replay(ReplayArgs),
 }
 
 /// How diagnostics are printed.
@@ -119,6 +122,30 @@ pub struct EvalArgs {
     /// Print the determining policies, errors, reasons and obligations, not only the decision.
     #[arg(long)]
     pub explain: bool,
+    /// Diagnostic output.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `authz replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The audit log of `authz proxy` (or decision log of `authz serve`): one JSON line per
+    /// verdict; `-` reads standard input.
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+    /// The policy set to decide with: a directory of `.authz` files, or one file.
+    #[arg(long, short = 'p', value_name = "PATH")]
+    pub policies: PathBuf,
+    /// The entities JSON file [default: no entities].
+    #[arg(long, short = 'e', value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// Print each changed decision as a JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 3 when any decision changes (for CI gates).
+    #[arg(long)]
+    pub exit_code: bool,
     /// Diagnostic output.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Proxy(args) => proxy::server::run(&args),
         cli::Command::Token(args) => commands::token::run(&args),
+        cli::Command::Replay(args) => commands::replay::run(&args),
     };
     ExitCode::from(outcome.code())
 }

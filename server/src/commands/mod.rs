@@ -3,6 +3,7 @@
 pub mod check;
 pub mod eval;
 pub mod fmt;
+pub mod replay;
 pub mod test;
 pub mod token;
 
@@ -15,6 +16,8 @@ pub enum Outcome {
     Failure,
     /// Status 2: the request is denied (`authz eval`).
     Deny,
+    /// Status 3: decisions changed (`authz replay --exit-code`).
+    Changed,
 }
 
 impl Outcome {
@@ -24,6 +27,7 @@ impl Outcome {
             Outcome::Success => 0,
             Outcome::Failure => 1,
             Outcome::Deny => 2,
+            Outcome::Changed => 3,
         }
     }
 }

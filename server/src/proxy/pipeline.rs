@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use authz_runtime::decision::Decision;
 use authz_runtime::eval::{decide, Scratch};
@@ -70,7 +70,14 @@ struct Verdict {
     principal: Json,
     action: Json,
     resource: Json,
+    /// The decision's context, as the policies saw it (`null` before a decision).
+    context: Json,
+    /// The principal entity the credential defined, when it carried attributes (`null` when
+    /// the principal is a stored entity).
+    principal_entity: Json,
     policies: Json,
+    /// The `@reason`s of a denial.
+    reasons: Json,
     errors: Json,
     reason: Option<String>,
     /// The precise error code of a refusal (`authz::proxy::…`), also in its body.
@@ -85,7 +92,10 @@ impl Verdict {
             principal: Json::Null,
             action: Json::Null,
             resource: Json::Null,
+            context: Json::Null,
+            principal_entity: Json::Null,
             policies: json!([]),
+            reasons: json!([]),
             errors: json!([]),
             reason: Some(reason.to_string()),
             code: None,
@@ -158,12 +168,7 @@ pub async fn handle(
     }
     if let (Some(log), Some((method, target))) = (&state.app.decision_log, audited) {
         let mut line = Line::new()
-            .u64(
-                "time",
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as u64),
-            )
+            .time_now()
             .str("request_id", &request_id)
             .str("client", &peer.ip().to_string())
             .str("method", &method)
@@ -173,7 +178,10 @@ pub async fn handle(
             .json("principal", Some(&verdict.principal))
             .json("action", Some(&verdict.action))
             .json("resource", Some(&verdict.resource))
+            .json("context", Some(&verdict.context))
+            .json("principal_entity", Some(&verdict.principal_entity))
             .json("policies", Some(&verdict.policies))
+            .json("reasons", Some(&verdict.reasons))
             .json("errors", Some(&verdict.errors))
             .opt_str("reason", verdict.reason.as_deref())
             .opt_str("code", verdict.code.as_deref())
@@ -487,7 +495,13 @@ async fn pipeline(
         principal: take(&mut decision_request, "principal"),
         action: json!(action),
         resource: take(&mut decision_request, "resource"),
+        context: take(&mut decision_request, "context"),
+        principal_entity: match take(&mut decision_request, "entities") {
+            Json::Array(mut entities) if !entities.is_empty() => entities.swap_remove(0),
+            _ => Json::Null,
+        },
         policies: take(&mut explained, "policies"),
+        reasons: json!([]),
         errors: take(&mut explained, "errors"),
         reason: None,
         code: None,
@@ -499,6 +513,14 @@ async fn pipeline(
         };
         verdict.status = 403;
         verdict.decision = "deny";
+        let texts: Vec<&str> = reasons
+            .as_array()
+            .map(|reasons| reasons.iter().filter_map(Json::as_str).collect())
+            .unwrap_or_default();
+        if !texts.is_empty() {
+            verdict.reason = Some(texts.join("; "));
+        }
+        verdict.reasons = reasons.clone();
         let body = json!({ "decision": "deny", "reasons": reasons });
         return (json_response(StatusCode::FORBIDDEN, &body), verdict);
     }

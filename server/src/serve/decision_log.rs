@@ -208,6 +208,14 @@ impl Line {
         self
     }
 
+    /// The `time` member: now, as an ISO-8601 UTC timestamp with milliseconds.
+    pub fn time_now(self) -> Line {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis());
+        self.str("time", &iso8601(u64::try_from(millis).unwrap_or(u64::MAX)))
+    }
+
     /// A number member.
     pub fn u64(mut self, key: &str, value: u64) -> Line {
         self.key(key);
@@ -235,6 +243,35 @@ impl Line {
     }
 }
 
+/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (the proleptic Gregorian
+/// calendar, from days since the epoch as in Howard Hinnant's `civil_from_days`).
+pub fn iso8601(millis: u64) -> String {
+    let seconds = millis / 1000;
+    let days = i64::try_from(seconds / 86_400).unwrap_or(i64::MAX / 2);
+    let in_day = seconds % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60,
+        millis % 1000
+    )
+}
+
 impl Default for Line {
     fn default() -> Line {
         Line::new()
@@ -243,6 +280,20 @@ impl Default for Line {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_are_iso8601() {
+        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(
+            super::iso8601(1_796_587_154_387),
+            "2026-12-06T19:59:14.387Z"
+        );
+        assert_eq!(
+            super::iso8601(4_102_444_799_999),
+            "2099-12-31T23:59:59.999Z"
+        );
+    }
+
     use super::Line;
     use serde_json::json;
 

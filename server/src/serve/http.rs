@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use authz_runtime::decision::Decision;
 use authz_runtime::eval::{decide, Scratch};
@@ -339,7 +339,7 @@ fn decide_loaded(
             ),
         };
         Line::new()
-            .u64("time", unix_millis())
+            .time_now()
             .str("request_id", request_id)
             .json("principal", principal.as_ref())
             .json("action", action.as_ref())
@@ -367,14 +367,6 @@ fn request_id(request: &hyper::Request<Incoming>) -> String {
             || format!("r{}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed)),
             str::to_string,
         )
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
-        })
 }
 
 fn ready(state: &AppState) -> Response<Full<Bytes>> {
