@@ -94,19 +94,55 @@ fn the_admin_listener_serves_health_readiness_metrics_and_the_policy_api() {
             .request("GET", "/metrics", &[], b"")
             .text(),
     );
+    // One token, so that the cache verifies it once.
     for _ in 0..5 {
-        assert_eq!(proxy.get_as(&user_token("alice"), "/docs/d1").status, 200);
+        let response = proxy.request("GET", "/docs/d1", &[("Authorization", &alice)]);
+        assert_eq!(response.status, 200);
     }
-    assert_eq!(proxy.get_as(&user_token("alice"), "/docs/d2").status, 403);
-    let after = samples(
-        &Client::new(address)
-            .request("GET", "/metrics", &[], b"")
-            .text(),
-    );
+    let response = proxy.request("GET", "/docs/d2", &[("Authorization", &alice)]);
+    assert_eq!(response.status, 403);
+    let bob = user_token("bob");
+    let pings: Vec<u16> = (0..4).map(|_| proxy.get_as(&bob, "/ping").status).collect();
+    assert_eq!(pings, vec![200, 200, 200, 429]);
+    let metrics_text = Client::new(address)
+        .request("GET", "/metrics", &[], b"")
+        .text();
+    let after = samples(&metrics_text);
+    let moved = |name: &str| sample(&after, name) - sample(&before, name);
+    assert!(moved("authz_decisions_total") >= 10.0, "{after:?}");
     assert!(
-        sample(&after, "authz_decisions_total") >= sample(&before, "authz_decisions_total") + 6.0,
+        moved("authz_decision_duration_seconds_count") >= 6.0,
         "{after:?}"
     );
+    assert!(moved("authz_proxy_requests_total") >= 6.0, "{after:?}");
+    assert!(
+        moved("authz_proxy_upstream_duration_seconds_count") >= 5.0,
+        "{after:?}"
+    );
+    assert!(
+        moved("authz_proxy_token_cache_hits_total") >= 4.0,
+        "{after:?}"
+    );
+    let by_route = after
+        .iter()
+        .find(|(name, _)| {
+            name.starts_with("authz_proxy_requests_total{")
+                && name.contains("status=\"200\"")
+                && name.contains("route=\"GET /docs/{id}\"")
+        })
+        .unwrap_or_else(|| panic!("no request count for the route: {after:?}"));
+    assert!(by_route.1 >= 5.0, "{by_route:?}");
+    for name in [
+        "authz_proxy_jwks_refreshes_total",
+        "authz_proxy_jwks_failures_total",
+        "authz_proxy_redis_errors_total",
+        "authz_policy_reloads_total",
+    ] {
+        assert!(
+            metrics_text.contains(name),
+            "{name} is not exported:\n{metrics_text}"
+        );
+    }
 
     // Policy reads take the token when one is configured; traffic never reaches the admin API.
     let open = Client::new(address).request("GET", "/v1/policies", &[], b"");

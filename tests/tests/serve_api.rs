@@ -436,7 +436,7 @@ fn health_readiness_and_metrics() {
         response
             .header("content-type")
             .unwrap()
-            .starts_with("text/plain"),
+            .starts_with("application/openmetrics-text"),
         "{response:?}"
     );
     let text = response.text();

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +32,7 @@ use super::request_id;
 use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use super::upstream_headers::UpstreamHeaders;
 use crate::serve::decision_log::Line;
+use crate::serve::metrics::{LimitLabel, RequestLabels, UpstreamLabel};
 use crate::serve::state::{AppState, Snapshot};
 
 /// Everything the pipeline shares.
@@ -82,6 +82,10 @@ struct Verdict {
     reason: Option<String>,
     /// The precise error code of a refusal (`authz::proxy::…`), also in its body.
     code: Option<String>,
+    /// The route's method and pattern (`GET /docs/{id}`) once routed, for the metrics.
+    route: String,
+    /// The upstream's name once chosen, for the metrics.
+    upstream: String,
 }
 
 impl Verdict {
@@ -99,6 +103,8 @@ impl Verdict {
             errors: json!([]),
             reason: Some(reason.to_string()),
             code: None,
+            route: String::new(),
+            upstream: String::new(),
         }
     }
 }
@@ -166,6 +172,17 @@ pub async fn handle(
     if state.config.proxy.mode == Mode::ExtAuthz {
         gateway_status(&mut response, &mut verdict);
     }
+    state
+        .app
+        .metrics
+        .proxy_requests
+        .get_or_create(&RequestLabels {
+            status: verdict.status,
+            decision: verdict.decision,
+            route: std::mem::take(&mut verdict.route),
+            upstream: std::mem::take(&mut verdict.upstream),
+        })
+        .inc();
     if let (Some(log), Some((method, target))) = (&state.app.decision_log, audited) {
         let mut line = Line::new()
             .time_now()
@@ -391,6 +408,7 @@ async fn pipeline(
         verdict.principal = principal;
         return (response, verdict);
     }
+    let route_label = format!("{} {}", route.route.method, route.route.path);
     let action = snapshot
         .store
         .interner
@@ -466,6 +484,7 @@ async fn pipeline(
             return (response, verdict);
         }
     };
+    let deciding = Instant::now();
     let mut explained = SCRATCH.with(|cell| {
         let mut buffers = cell.borrow_mut();
         let (scratch, decision) = &mut *buffers;
@@ -481,7 +500,11 @@ async fn pipeline(
         } else {
             &state.app.metrics.denied
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
+        state
+            .app
+            .metrics
+            .observe_latency(u64::try_from(deciding.elapsed().as_micros()).unwrap_or(u64::MAX));
         Namer {
             program: &snapshot.program,
             store: &snapshot.store,
@@ -505,6 +528,8 @@ async fn pipeline(
         errors: take(&mut explained, "errors"),
         reason: None,
         code: None,
+        route: route_label,
+        upstream: String::new(),
     };
     if explained.get("decision").and_then(Json::as_str) != Some("allow") {
         let reasons = match take(&mut explained, "reasons") {
@@ -545,6 +570,14 @@ async fn pipeline(
     };
     if let Some(limit) = &limit {
         if !limit.allowed {
+            state
+                .app
+                .metrics
+                .limit_hits
+                .get_or_create(&LimitLabel {
+                    limit: limit.limit.to_string(),
+                })
+                .inc();
             verdict.status = 429;
             verdict.decision = "limited";
             verdict.reason = Some(format!("limit `{}`", limit.limit));
@@ -654,7 +687,18 @@ async fn pipeline(
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
     let timeout = Duration::from_millis(state.config.proxy.upstream_timeout_ms);
-    match forward::forward(&state.client, request, timeout).await {
+    verdict.upstream.clone_from(name);
+    let forwarding = Instant::now();
+    let forwarded = forward::forward(&state.client, request, timeout).await;
+    state
+        .app
+        .metrics
+        .upstream_duration
+        .get_or_create(&UpstreamLabel {
+            upstream: name.clone(),
+        })
+        .observe(forwarding.elapsed().as_secs_f64());
+    match forwarded {
         Ok(mut response) => {
             if let Some(limit) = &limit {
                 rate_limit_headers(response.headers_mut(), limit);

@@ -65,13 +65,15 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         eprintln!("error: invalid configuration: {message}");
         return Outcome::Failure;
     }
-    let authenticator = match Authenticator::from_config(&config.identity, base) {
+    let mut authenticator = match Authenticator::from_config(&config.identity, base) {
         Ok(authenticator) => authenticator,
         Err(error) => {
             eprintln!("error: invalid configuration: {error}");
             return Outcome::Failure;
         }
     };
+    let metrics = Arc::new(metrics::Metrics::default());
+    authenticator.report_to(&metrics);
     let assertion = match &config.assertion {
         None => None,
         Some(settings) => {
@@ -95,6 +97,8 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                     }
                     tracing::warn!(%message, "starting anyway: `limits.on_error = \"allow\"`");
                 }
+                let mut shared = shared;
+                shared.report_to(&metrics);
                 Some(shared)
             }
             Err(message) => {
@@ -168,7 +172,6 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     }
     upstreams.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
 
-    let metrics = Arc::new(metrics::Metrics::default());
     let Some(decision_log) = startup::decision_log(&config.decision_log, &metrics) else {
         return Outcome::Failure;
     };

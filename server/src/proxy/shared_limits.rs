@@ -141,9 +141,16 @@ pub struct SharedLimits {
     on_error: OnError,
     script_sha: String,
     failing: AtomicBool,
+    /// Failed Redis commands (a detached counter until [`SharedLimits::report_to`]).
+    errors: prometheus_client::metrics::counter::Counter,
 }
 
 impl SharedLimits {
+    /// Counts failed Redis commands in `metrics` from now on.
+    pub fn report_to(&mut self, metrics: &crate::serve::metrics::Metrics) {
+        self.errors = metrics.redis_errors.clone();
+    }
+
     /// A limiter for validated settings.
     pub fn new(config: &SharedLimitsConfig) -> Result<SharedLimits, String> {
         let target = config.validate()?;
@@ -163,6 +170,7 @@ impl SharedLimits {
             on_error: config.on_error,
             script_sha,
             failing: AtomicBool::new(false),
+            errors: prometheus_client::metrics::counter::Counter::default(),
         })
     }
 
@@ -211,6 +219,7 @@ impl SharedLimits {
         let outcome = match self.run(&keys, &args).await {
             Ok(outcome) => outcome,
             Err(error) => {
+                self.errors.inc();
                 if !self.failing.swap(true, Ordering::Relaxed) {
                     tracing::error!(%error, address = %self.target.address, on_error = ?self.on_error, "shared rate limits unavailable");
                 }

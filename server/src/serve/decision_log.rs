@@ -11,7 +11,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -72,12 +71,12 @@ impl DecisionLog {
         match self.on_full {
             OnFull::Block => {
                 if self.sender.send(Message::Line(line)).await.is_err() {
-                    self.metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.log_dropped.inc();
                 }
             }
             OnFull::Drop => {
                 if self.sender.try_send(Message::Line(line)).is_err() {
-                    self.metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.log_dropped.inc();
                 }
             }
         }
@@ -114,9 +113,9 @@ fn write_lines(
             .and_then(|()| out.write_all(b"\n"))
             .is_ok()
         {
-            metrics.log_written.fetch_add(1, Ordering::Relaxed);
+            metrics.log_written.inc();
         } else {
-            metrics.log_dropped.fetch_add(1, Ordering::Relaxed);
+            metrics.log_dropped.inc();
         }
     };
     // Group commit: while lines keep coming, the writer drains what has queued, writes it with

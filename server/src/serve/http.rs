@@ -44,7 +44,7 @@ pub async fn handle(
             error,
             ApiError::BadRequest { .. } | ApiError::TooLarge { .. }
         ) {
-            state.metrics.bad_requests.fetch_add(1, Ordering::Relaxed);
+            state.metrics.bad_requests.inc();
         }
         error.into_response()
     }))
@@ -308,11 +308,9 @@ fn decide_loaded(
         } else {
             &metrics.denied
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.inc();
         if !decision.errors.is_empty() {
-            metrics
-                .decisions_with_errors
-                .fetch_add(1, Ordering::Relaxed);
+            metrics.decisions_with_errors.inc();
         }
         namer.decision_json(decision)
     });
@@ -390,7 +388,9 @@ fn metrics(state: &AppState) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(state.metrics.render())));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        hyper::header::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
     );
     response
 }

@@ -2,7 +2,6 @@
 //! decision log, the shared state they both serve from, and the drain on SIGTERM. Each function prints its own error and returns `None`,
 //! so a caller stops with exit status 1.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -78,10 +77,10 @@ pub fn app_state(
     install_check: Option<state::InstallCheck>,
 ) -> Arc<AppState> {
     initial.generation = 1;
-    metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+    metrics.reloads_ok.inc();
     metrics
         .policies_loaded
-        .store(initial.program.policies.len() as u64, Ordering::Relaxed);
+        .set(i64::try_from(initial.program.policies.len()).unwrap_or(i64::MAX));
     Arc::new(AppState {
         config,
         snapshot: ArcSwap::from_pointee(initial),

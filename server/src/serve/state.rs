@@ -78,9 +78,7 @@ impl AppState {
 
     /// Records a failed load: the old snapshot stays.
     pub fn record_failure(&self, error: &LoadError) {
-        self.metrics
-            .reloads_failed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.reloads_failed.inc();
         if let Ok(mut status) = self.status.lock() {
             status.last_error = Some(error.message.clone());
         }
@@ -112,12 +110,10 @@ impl AppState {
         let policies = snapshot.program.policies.len();
         let generation = snapshot.generation;
         self.snapshot.store(Arc::new(snapshot));
-        self.metrics
-            .reloads_ok
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.reloads_ok.inc();
         self.metrics
             .policies_loaded
-            .store(policies as u64, std::sync::atomic::Ordering::Relaxed);
+            .set(i64::try_from(policies).unwrap_or(i64::MAX));
         if let Ok(mut status) = self.status.lock() {
             status.last_error = None;
         }

@@ -247,6 +247,11 @@ pub struct RemoteJwks {
     refreshing: AtomicBool,
     /// How many fetches were started (for tests and metrics).
     fetches: AtomicU64,
+    /// Where fetches are counted (succeeded, failed), once the metrics exist.
+    counters: std::sync::OnceLock<(
+        prometheus_client::metrics::counter::Counter,
+        prometheus_client::metrics::counter::Counter,
+    )>,
 }
 
 impl std::fmt::Debug for RemoteJwks {
@@ -274,6 +279,7 @@ impl RemoteJwks {
             fetch_gate: tokio::sync::Mutex::new(None),
             refreshing: AtomicBool::new(false),
             fetches: AtomicU64::new(0),
+            counters: std::sync::OnceLock::new(),
         }
     }
 
@@ -378,15 +384,35 @@ impl RemoteJwks {
         }
         *last_start = Some(now);
         self.fetches.fetch_add(1, Ordering::Relaxed);
+        let failed = |counters: &Self| {
+            if let Some((_, failed)) = counters.counters.get() {
+                failed.inc();
+            }
+        };
         match tokio::time::timeout(self.timing.timeout, self.fetch_once()).await {
-            Ok(Ok((parsed, digest))) => self.store(parsed, digest, now),
+            Ok(Ok((parsed, digest))) => {
+                self.store(parsed, digest, now);
+                if let Some((refreshed, _)) = self.counters.get() {
+                    refreshed.inc();
+                }
+            }
             Ok(Err(reason)) => {
+                failed(self);
                 tracing::warn!(url = %self.uri, "JWKS fetch failed: {reason}");
             }
             Err(_) => {
+                failed(self);
                 tracing::warn!(url = %self.uri, "JWKS fetch timed out");
             }
         }
+    }
+
+    /// Counts this source's fetches in `metrics` from now on.
+    pub fn report_to(&self, metrics: &crate::serve::metrics::Metrics) {
+        let _ = self.counters.set((
+            metrics.jwks_refreshes.clone(),
+            metrics.jwks_failures.clone(),
+        ));
     }
 
     /// Keeps freshly fetched keys. The same document fetched again keeps its generation (so

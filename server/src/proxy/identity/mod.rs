@@ -169,6 +169,9 @@ pub struct Authenticator {
     by_name: HashMap<String, usize>,
     api_keys: Option<(ApiKeyStore, HeaderName, bool)>,
     cache: TokenCache,
+    /// Token cache hits and misses (detached counters until [`Authenticator::report_to`]).
+    cache_hits: prometheus_client::metrics::counter::Counter,
+    cache_misses: prometheus_client::metrics::counter::Counter,
 }
 
 impl Authenticator {
@@ -200,7 +203,20 @@ impl Authenticator {
             by_name,
             api_keys,
             cache: TokenCache::new(config.token_cache_size),
+            cache_hits: prometheus_client::metrics::counter::Counter::default(),
+            cache_misses: prometheus_client::metrics::counter::Counter::default(),
         })
+    }
+
+    /// Counts token cache hits and misses and JWKS fetches in `metrics` from now on.
+    pub fn report_to(&mut self, metrics: &crate::serve::metrics::Metrics) {
+        self.cache_hits = metrics.token_cache_hits.clone();
+        self.cache_misses = metrics.token_cache_misses.clone();
+        for issuer in &self.issuers {
+            if let jwt::IssuerKeys::Remote(remote) = &issuer.keys {
+                remote.report_to(metrics);
+            }
+        }
     }
 
     /// The principal types API keys name.
@@ -322,10 +338,12 @@ impl Authenticator {
                 .get(cached.issuer)
                 .and_then(|issuer| issuer.keys.current_generation());
             if current == Some(cached.generation) {
+                self.cache_hits.inc();
                 return Ok(Identity::clone(&cached.identity));
             }
             self.cache.remove(&digest);
         }
+        self.cache_misses.inc();
         let unverified = jwt::parse_unverified(token)?;
         let index = unverified
             .iss
