@@ -250,7 +250,20 @@ fn every_refusal_carries_the_request_id_found_again_in_the_audit_line() {
         );
         ids.push(id);
     }
-    eventually("the audit lines are written", || proxy.audit().len() >= 5);
+    // A token without `sub`: the client reads a fixed sentence, the audit line the precise
+    // failure.
+    let no_subject = token(
+        jsonwebtoken::Algorithm::ES256,
+        Some("es-1"),
+        &keys().ec.encoding,
+        &without(claims(ES_ISSUER, "alice"), "sub"),
+    );
+    let response = proxy.get_as(&no_subject, "/docs/d1");
+    assert_eq!(response.status, 401);
+    assert!(!response.text().contains("sub"), "{}", response.text());
+    let no_subject_id = response.header("x-request-id").unwrap().to_string();
+
+    eventually("the audit lines are written", || proxy.audit().len() >= 6);
     let audit = proxy.audit();
     for (id, response) in ids.iter().zip(&refusals) {
         let line = audit
@@ -259,4 +272,33 @@ fn every_refusal_carries_the_request_id_found_again_in_the_audit_line() {
             .unwrap_or_else(|| panic!("no audit line with {id}: {audit:#?}"));
         assert_eq!(line["status"], response.status);
     }
+    let line = audit
+        .iter()
+        .find(|line| line["request_id"] == no_subject_id.as_str())
+        .unwrap();
+    assert_eq!(line["reason"], "missing claim `sub`", "{line}");
+}
+
+#[test]
+fn readiness_reports_each_jwks_source() {
+    let keys = keys();
+    let jwks_server = JwksServer::start(Some(jwks(&[&keys.rsa])));
+    let admin_address = free_address();
+    let _proxy = Proxy::start(Options {
+        extra: format!(
+            "[[identity.jwt]]\nissuer = \"https://remote.test\"\naudiences = [\"{AUDIENCE}\"]\n\
+             algorithms = [\"RS256\"]\njwks_url = \"{}\"\nprincipal_type = \"User\"\n\n\
+             [admin]\nlisten = \"{admin_address}\"\n",
+            jwks_server.url()
+        ),
+        ..Options::default()
+    });
+    let readiness = ready(admin_address);
+    let sources = readiness["jwks"].as_array().expect("a jwks list");
+    assert_eq!(sources.len(), 1, "{readiness}");
+    assert_eq!(sources[0]["url"], jwks_server.url());
+    assert_eq!(sources[0]["usable"], true, "{readiness}");
+    assert_eq!(sources[0]["keys"], 1);
+    assert!(sources[0]["age_seconds"].is_u64(), "{readiness}");
+    assert!(readiness.get("redis").is_none(), "{readiness}");
 }

@@ -368,11 +368,15 @@ async fn pipeline(
         },
         Err(error) => {
             tracing::info!(reason = %error, "credential rejected");
-            return refuse(
+            // The client reads a fixed sentence; the audit line the precise failure
+            // (`missing claim `tenant``, `token expired`).
+            let (response, mut verdict) = refuse(
                 StatusCode::UNAUTHORIZED,
                 error.code(),
                 error.client_message(),
             );
+            verdict.reason = Some(error.to_string());
+            return (response, verdict);
         }
     };
     let principal = match (&identity, &state.config.proxy.anonymous) {

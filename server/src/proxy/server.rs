@@ -214,12 +214,37 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     };
     let install_check: crate::serve::state::InstallCheck =
         Box::new(move |snapshot| fit.check(&snapshot.program.schema));
+    let remote_keys = authenticator.remote_keys();
+    let redis = shared_limits
+        .as_ref()
+        .map(|shared| (shared.address(), shared.failing()));
+    let readiness: crate::serve::state::Readiness = Box::new(move || {
+        let mut members = serde_json::Map::new();
+        members.insert(
+            "jwks".to_string(),
+            remote_keys
+                .iter()
+                .map(|remote| remote.readiness())
+                .collect(),
+        );
+        if let Some((address, failing)) = &redis {
+            members.insert(
+                "redis".to_string(),
+                serde_json::json!({
+                    "address": address,
+                    "available": !failing.load(std::sync::atomic::Ordering::Relaxed),
+                }),
+            );
+        }
+        members
+    });
     let app = startup::app_state(
         serve_config,
         initial,
         metrics,
         decision_log,
         Some(install_check),
+        Some(readiness),
     );
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);

@@ -140,12 +140,22 @@ pub struct SharedLimits {
     timeout: Duration,
     on_error: OnError,
     script_sha: String,
-    failing: AtomicBool,
+    failing: Arc<AtomicBool>,
     /// Failed Redis commands (a detached counter until [`SharedLimits::report_to`]).
     errors: prometheus_client::metrics::counter::Counter,
 }
 
 impl SharedLimits {
+    /// Whether Redis is failing now (set by the last command), shared for `/readyz`.
+    pub fn failing(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.failing)
+    }
+
+    /// Where Redis is, for `/readyz` (never its credentials).
+    pub fn address(&self) -> String {
+        self.target.address.to_string()
+    }
+
     /// Counts failed Redis commands in `metrics` from now on.
     pub fn report_to(&mut self, metrics: &crate::serve::metrics::Metrics) {
         self.errors = metrics.redis_errors.clone();
@@ -169,7 +179,7 @@ impl SharedLimits {
             timeout: Duration::from_millis(config.timeout_ms),
             on_error: config.on_error,
             script_sha,
-            failing: AtomicBool::new(false),
+            failing: Arc::new(AtomicBool::new(false)),
             errors: prometheus_client::metrics::counter::Counter::default(),
         })
     }

@@ -374,13 +374,16 @@ fn ready(state: &AppState) -> Response<Full<Bytes>> {
         .lock()
         .ok()
         .and_then(|status| status.last_error.clone());
-    let body = json!({
+    let mut body = json!({
         "ready": true,
         "policies": snapshot.program.policies.len(),
         "generation": snapshot.generation,
         "stale": last_error.is_some(),
         "last_error": last_error,
     });
+    if let (Some(readiness), Some(members)) = (&state.readiness, body.as_object_mut()) {
+        members.extend(readiness());
+    }
     json_response(StatusCode::OK, &body)
 }
 

@@ -95,7 +95,7 @@ async fn serve(config: Config) -> Outcome {
         }
     };
     let policies = initial.program.policies.len();
-    let state = startup::app_state(config, initial, metrics, decision_log, None);
+    let state = startup::app_state(config, initial, metrics, decision_log, None, None);
     let _watcher = reload::start(state.clone());
     let address = listener.local_addr().map_or_else(
         |_| state.config.server.listen.to_string(),

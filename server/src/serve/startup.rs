@@ -75,6 +75,7 @@ pub fn app_state(
     metrics: Arc<Metrics>,
     decision_log: Option<DecisionLog>,
     install_check: Option<state::InstallCheck>,
+    readiness: Option<state::Readiness>,
 ) -> Arc<AppState> {
     initial.generation = 1;
     metrics.reloads_ok.inc();
@@ -89,6 +90,7 @@ pub fn app_state(
         decision_log,
         reload_lock: tokio::sync::Mutex::new(()),
         install_check,
+        readiness,
     })
 }
 

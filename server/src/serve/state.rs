@@ -51,6 +51,9 @@ pub struct LoadStatus {
 /// compiler checks: the message says what of its configuration the set does not fit.
 pub type InstallCheck = Box<dyn Fn(&Snapshot) -> Result<(), String> + Send + Sync>;
 
+/// What a host adds to `/readyz` (the proxy: its JWKS sources and Redis), as JSON members.
+pub type Readiness = Box<dyn Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
+
 /// Everything the handlers share.
 pub struct AppState {
     /// The settings.
@@ -68,6 +71,8 @@ pub struct AppState {
     /// Run on every set before it is installed (at start the host runs it itself): a set that
     /// fails it is refused like a set that fails to compile.
     pub install_check: Option<InstallCheck>,
+    /// More of `/readyz`, from the host.
+    pub readiness: Option<Readiness>,
 }
 
 impl AppState {

@@ -296,6 +296,21 @@ impl RemoteJwks {
         }
     }
 
+    /// What `/readyz` says of this source: its URL, whether its keys are usable, how many it
+    /// holds and how old they are (`null` before the first successful fetch).
+    pub fn readiness(&self) -> serde_json::Value {
+        let snapshot = self.current();
+        let now = Instant::now();
+        serde_json::json!({
+            "url": self.uri.to_string(),
+            "usable": self.usable(&snapshot, now),
+            "keys": snapshot.keys.len(),
+            "age_seconds": snapshot
+                .fetched_at
+                .map(|at| now.saturating_duration_since(at).as_secs()),
+        })
+    }
+
     fn usable(&self, snapshot: &Snapshot, now: Instant) -> bool {
         snapshot
             .fetched_at

@@ -219,6 +219,17 @@ impl Authenticator {
         }
     }
 
+    /// The JWKS endpoints the issuers fetch their keys from.
+    pub fn remote_keys(&self) -> Vec<Arc<jwks::RemoteJwks>> {
+        self.issuers
+            .iter()
+            .filter_map(|issuer| match &issuer.keys {
+                jwt::IssuerKeys::Remote(remote) => Some(Arc::clone(remote)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The principal types API keys name.
     pub fn api_key_types(&self) -> Vec<String> {
         self.api_keys
