@@ -54,7 +54,7 @@ pub struct ProxyState {
     /// Headers set upstream from verified identity (`[upstream_headers]`).
     pub upstream_headers: UpstreamHeaders,
     /// Upstreams by path prefix, longest first: (prefix, `scheme://authority`, name).
-    pub upstreams: Vec<(String, String, String)>,
+    pub upstreams: Vec<(String, String, Arc<str>)>,
     /// The pooled upstream client.
     pub client: UpstreamClient,
     /// Rate limiters, rebuilt when the policy generation changes.
@@ -83,9 +83,9 @@ struct Verdict {
     /// The precise error code of a refusal (`authz::proxy::…`), also in its body.
     code: Option<String>,
     /// The route's method and pattern (`GET /docs/{id}`) once routed, for the metrics.
-    route: String,
+    route: Option<Arc<str>>,
     /// The upstream's name once chosen, for the metrics.
-    upstream: String,
+    upstream: Option<Arc<str>>,
 }
 
 impl Verdict {
@@ -103,8 +103,8 @@ impl Verdict {
             errors: json!([]),
             reason: Some(reason.to_string()),
             code: None,
-            route: String::new(),
-            upstream: String::new(),
+            route: None,
+            upstream: None,
         }
     }
 }
@@ -179,8 +179,8 @@ pub async fn handle(
         .get_or_create(&RequestLabels {
             status: verdict.status,
             decision: verdict.decision,
-            route: std::mem::take(&mut verdict.route),
-            upstream: std::mem::take(&mut verdict.upstream),
+            route: verdict.route.take().unwrap_or_else(empty_label),
+            upstream: verdict.upstream.take().unwrap_or_else(empty_label),
         })
         .inc();
     if let (Some(log), Some((method, target))) = (&state.app.decision_log, audited) {
@@ -209,6 +209,41 @@ pub async fn handle(
         log.record(line.finish()).await;
     }
     Ok(response)
+}
+
+/// The empty label value (not routed, or not forwarded).
+fn empty_label() -> Arc<str> {
+    static EMPTY: std::sync::OnceLock<Arc<str>> = std::sync::OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(|| Arc::from("")))
+}
+
+thread_local! {
+    /// Each route's metrics label (`GET /docs/{id}`), made once per policy generation and
+    /// thread rather than per request.
+    static ROUTE_LABELS: std::cell::RefCell<(u64, Vec<Arc<str>>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// The metrics label of `route`, a route of `snapshot`'s table.
+fn route_label(snapshot: &Snapshot, route: &authz_runtime::route::Route) -> Arc<str> {
+    let routes = snapshot.program.routes.routes();
+    let index = routes.iter().position(|other| std::ptr::eq(other, route));
+    ROUTE_LABELS.with(|cell| {
+        let mut labels = cell.borrow_mut();
+        if labels.0 != snapshot.generation || labels.1.len() != routes.len() {
+            *labels = (
+                snapshot.generation,
+                routes
+                    .iter()
+                    .map(|route| Arc::from(format!("{} {}", route.method, route.path)))
+                    .collect(),
+            );
+        }
+        index
+            .and_then(|index| labels.1.get(index))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(format!("{} {}", route.method, route.path)))
+    })
 }
 
 /// Moves a member out of a JSON object (`null` when absent).
@@ -412,7 +447,7 @@ async fn pipeline(
         verdict.principal = principal;
         return (response, verdict);
     }
-    let route_label = format!("{} {}", route.route.method, route.route.path);
+    let route_label = route_label(&snapshot, route.route);
     let action = snapshot
         .store
         .interner
@@ -532,8 +567,8 @@ async fn pipeline(
         errors: take(&mut explained, "errors"),
         reason: None,
         code: None,
-        route: route_label,
-        upstream: String::new(),
+        route: Some(route_label),
+        upstream: None,
     };
     if explained.get("decision").and_then(Json::as_str) != Some("allow") {
         let reasons = match take(&mut explained, "reasons") {
@@ -684,14 +719,14 @@ async fn pipeline(
         &identity,
         &verdict,
         &action,
-        (&method, &normalized, Some(name.as_str())),
+        (&method, &normalized, Some(&**name)),
     ) {
         return cannot_assert(&detail, verdict);
     }
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
     let timeout = Duration::from_millis(state.config.proxy.upstream_timeout_ms);
-    verdict.upstream.clone_from(name);
+    verdict.upstream = Some(Arc::clone(name));
     let forwarding = Instant::now();
     let forwarded = forward::forward(&state.client, request, timeout).await;
     state
@@ -699,7 +734,7 @@ async fn pipeline(
         .metrics
         .upstream_duration
         .get_or_create(&UpstreamLabel {
-            upstream: name.clone(),
+            upstream: Arc::clone(name),
         })
         .observe(forwarding.elapsed().as_secs_f64());
     match forwarded {

@@ -168,7 +168,11 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         } else {
             upstream.url.trim_end_matches('/').to_string()
         };
-        upstreams.push((upstream.prefix.clone(), base_url, upstream.name.clone()));
+        upstreams.push((
+            upstream.prefix.clone(),
+            base_url,
+            Arc::<str>::from(upstream.name.as_str()),
+        ));
     }
     upstreams.sort_by_key(|(prefix, _, _)| std::cmp::Reverse(prefix.len()));
 

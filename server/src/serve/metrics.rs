@@ -3,6 +3,8 @@
 //! latency, and the access proxy's requests, upstream latency, limit hits, token cache, JWKS and
 //! Redis counters (zero under `authz serve`).
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -41,16 +43,16 @@ pub struct RequestLabels {
     /// `allow`, `deny` or `limited`.
     pub decision: &'static str,
     /// The route's pattern, such as `GET /orders/{id}`; empty before routing.
-    pub route: String,
+    pub route: Arc<str>,
     /// The upstream's name; empty when not forwarded.
-    pub upstream: String,
+    pub upstream: Arc<str>,
 }
 
 /// An upstream's name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabel {
     /// The `[[upstream]]` name.
-    pub upstream: String,
+    pub upstream: Arc<str>,
 }
 
 /// A rate limit's name.
@@ -251,8 +253,8 @@ mod tests {
             .get_or_create(&RequestLabels {
                 status: 200,
                 decision: "allow",
-                route: "GET /docs/{id}".to_string(),
-                upstream: "docs".to_string(),
+                route: Arc::from("GET /docs/{id}"),
+                upstream: Arc::from("docs"),
             })
             .inc();
         let text = metrics.render();
