@@ -9,4 +9,4 @@ pub mod timestamp;
 
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use ip::{parse_ip, IpError};
-pub use timestamp::{format_timestamp, parse_timestamp, TimestampError};
+pub use timestamp::{format_timestamp, format_timestamp_millis, parse_timestamp, TimestampError};

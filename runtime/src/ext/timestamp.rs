@@ -216,6 +216,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// only when there are some: `2024-01-31T12:00:00Z`, `1970-01-01T00:00:00.250Z`. The result parses
 /// back to the same instant for the years 0000 to 9999.
 pub fn format_timestamp(millis: i64) -> String {
+    format(millis, false)
+}
+
+/// Formats milliseconds since the Unix epoch like [`format_timestamp`], but always with three
+/// digits of milliseconds, so that every result has the same width (for log lines):
+/// `2024-01-31T12:00:00.000Z`.
+pub fn format_timestamp_millis(millis: i64) -> String {
+    format(millis, true)
+}
+
+fn format(millis: i64, always_millis: bool) -> String {
     let days = millis.div_euclid(86_400_000);
     let in_day = millis.rem_euclid(86_400_000);
     let (year, month, day) = civil_from_days(days);
@@ -223,7 +234,7 @@ pub fn format_timestamp(millis: i64) -> String {
     let (minute, rest) = (rest / 60_000, rest % 60_000);
     let (second, milli) = (rest / 1000, rest % 1000);
     let mut text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}");
-    if milli != 0 {
+    if milli != 0 || always_millis {
         text.push_str(&format!(".{milli:03}"));
     }
     text.push('Z');

@@ -504,7 +504,6 @@ fn hex_value(byte: u8) -> Option<u8> {
 /// Appends a decoded segment percent-encoded: `pchar` characters other than `%` stay as they
 /// are, every other byte becomes `%XX`.
 fn encode_segment(segment: &str, out: &mut String) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &byte in segment.as_bytes() {
         let keep = byte.is_ascii_alphanumeric()
             || matches!(
@@ -529,12 +528,18 @@ fn encode_segment(segment: &str, out: &mut String) {
         if keep {
             out.push(char::from(byte));
         } else {
-            out.push('%');
-            for nibble in [byte >> 4, byte & 0x0f] {
-                if let Some(&digit) = HEX.get(usize::from(nibble)) {
-                    out.push(char::from(digit));
-                }
-            }
+            push_escape(out, byte);
+        }
+    }
+}
+
+/// Appends `byte` as `%XX`, upper-case hex.
+pub fn push_escape(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    for nibble in [byte >> 4, byte & 0x0f] {
+        if let Some(&digit) = HEX.get(usize::from(nibble)) {
+            out.push(char::from(digit));
         }
     }
 }

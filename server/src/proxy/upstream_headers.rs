@@ -196,7 +196,6 @@ fn claim_texts(claim: &Json) -> Option<Vec<String>> {
 /// The header value of some parts: each percent-encoded outside printable ASCII and at `%` and
 /// `,`, joined by `,`.
 pub fn encode(parts: &[String]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::new();
     for (index, part) in parts.iter().enumerate() {
         if index > 0 {
@@ -206,12 +205,7 @@ pub fn encode(parts: &[String]) -> String {
             if byte.is_ascii_graphic() && byte != b'%' && byte != b',' {
                 out.push(char::from(byte));
             } else {
-                out.push('%');
-                for nibble in [byte >> 4, byte & 0x0f] {
-                    if let Some(&digit) = HEX.get(usize::from(nibble)) {
-                        out.push(char::from(digit));
-                    }
-                }
+                super::normalize::push_escape(&mut out, byte);
             }
         }
     }
