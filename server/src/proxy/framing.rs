@@ -196,6 +196,13 @@ impl Tracker {
     /// Parses a complete head at the start of `bytes`: its length once complete, `None` while
     /// it is partial. Records the head's verdict and the framing of its body.
     fn head(&mut self, bytes: &[u8]) -> Option<usize> {
+        // Most heads (every GET) name neither framing header: they end at their first empty
+        // line and carry no body, which a scan of line starts tells without a full parse.
+        if let Some(length) = plain_head(bytes) {
+            self.verdicts.push(None);
+            self.state = State::Head;
+            return Some(length);
+        }
         // Uninitialized fields: this runs for every request, and zeroing 128 fields costs more
         // than parsing a small head.
         let mut fields =
@@ -288,6 +295,35 @@ impl Tracker {
         self.state = State::Lost;
         self.pending = Vec::new();
         self.verdicts.poison();
+    }
+}
+
+/// The length of a complete head at the start of `bytes` that has no `Content-Length` or
+/// `Transfer-Encoding` line (so no body), or `None` when the head is partial, names either
+/// header, or starts with empty lines (which the full parser skips).
+fn plain_head(bytes: &[u8]) -> Option<usize> {
+    if matches!(bytes.first(), None | Some(b'\r' | b'\n')) {
+        return None;
+    }
+    let mut start = 0;
+    loop {
+        let end = start + bytes.get(start..)?.iter().position(|&byte| byte == b'\n')?;
+        let line = bytes.get(start..end)?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Some(end + 1);
+        }
+        let names = |name: &[u8]| {
+            line.len() >= name.len()
+                && line
+                    .iter()
+                    .zip(name)
+                    .all(|(byte, expected)| byte.to_ascii_lowercase() == *expected)
+        };
+        if names(b"content-length") || names(b"transfer-encoding") {
+            return None;
+        }
+        start = end + 1;
     }
 }
 
@@ -389,6 +425,21 @@ GET /c HTTP/1.1\r\nHost: h\r\n\r\n";
                 vec![Ok(()), Ok(()), Ok(())],
                 "step {step}"
             );
+        }
+    }
+
+    #[test]
+    fn plain_heads_are_measured_without_a_full_parse() {
+        let head = b"GET /a HTTP/1.1\r\nHost: h\r\nAccept: */*\r\n\r\nGET /b";
+        assert_eq!(plain_head(head), Some(head.len() - 6));
+        assert_eq!(plain_head(b"GET /a HTTP/1.1\nHost: h\n\n"), Some(25));
+        assert_eq!(plain_head(b"GET /a HTTP/1.1\r\nHost: h\r\n"), None);
+        assert_eq!(plain_head(b"\r\nGET /a HTTP/1.1\r\n\r\n"), None);
+        for framed in [
+            &b"POST /a HTTP/1.1\r\ncontent-LENGTH: 3\r\n\r\nabc"[..],
+            &b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+        ] {
+            assert_eq!(plain_head(framed), None);
         }
     }
 
