@@ -45,6 +45,17 @@ pub fn compile(path: &Path, reporter: &mut Reporter) -> Option<Program> {
     compiled.program
 }
 
+/// Compiles the policy set at `path` and loads its entities file (or none), printing errors.
+pub fn load(
+    path: &Path,
+    entities_file: Option<&Path>,
+    reporter: &mut Reporter,
+) -> Option<(Program, EntityStore)> {
+    let program = compile(path, reporter)?;
+    let store = entities(&program, entities_file, reporter)?;
+    Some((program, store))
+}
+
 /// Loads the entities file for `program`, or an empty store without one, printing errors.
 pub fn entities(
     program: &Program,

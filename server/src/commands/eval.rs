@@ -14,10 +14,8 @@ use crate::sources::SourceError;
 /// Decides the request; exits 0 on allow, 2 on deny, 1 on any error.
 pub fn run(args: &EvalArgs) -> Outcome {
     let mut reporter = Reporter::new(&args.output);
-    let Some(program) = policy_set::compile(&args.policies, &mut reporter) else {
-        return Outcome::Failure;
-    };
-    let Some(store) = policy_set::entities(&program, args.entities.as_deref(), &mut reporter)
+    let Some((program, store)) =
+        policy_set::load(&args.policies, args.entities.as_deref(), &mut reporter)
     else {
         return Outcome::Failure;
     };

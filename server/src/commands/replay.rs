@@ -94,10 +94,8 @@ struct Replayed {
 
 pub fn run(args: &ReplayArgs) -> Outcome {
     let mut reporter = Reporter::new(&args.output);
-    let Some(program) = policy_set::compile(&args.policies, &mut reporter) else {
-        return Outcome::Failure;
-    };
-    let Some(store) = policy_set::entities(&program, args.entities.as_deref(), &mut reporter)
+    let Some((program, store)) =
+        policy_set::load(&args.policies, args.entities.as_deref(), &mut reporter)
     else {
         return Outcome::Failure;
     };
