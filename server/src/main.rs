@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod host;
 mod policy_set;
 mod proxy;
 mod report;

@@ -11,8 +11,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::serve::state::AppState;
-use crate::serve::{http, startup};
+use crate::host::startup;
+use crate::host::state::AppState;
+use crate::serve::http;
 
 /// Serves the admin endpoints on `listener` until the process ends (admin requests are short;
 /// they are not drained on SIGTERM).

@@ -31,9 +31,9 @@ use super::normalize;
 use super::request_id;
 use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use super::upstream_headers::UpstreamHeaders;
-use crate::serve::decision_log::Line;
-use crate::serve::metrics::{LimitLabel, RequestLabels, UpstreamLabel};
-use crate::serve::state::{AppState, Snapshot};
+use crate::host::decision_log::Line;
+use crate::host::metrics::{LimitLabel, RequestLabels, UpstreamLabel};
+use crate::host::state::{AppState, Snapshot};
 
 /// Everything the pipeline shares.
 pub struct ProxyState {

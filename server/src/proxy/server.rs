@@ -23,8 +23,8 @@ use super::upstream_headers::UpstreamHeaders;
 use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
+use crate::host::{metrics, reload, startup};
 use crate::serve::config::{Config, ServerConfig};
-use crate::serve::{metrics, reload, startup};
 
 /// Runs the proxy until SIGTERM.
 pub fn run(args: &ProxyArgs) -> Outcome {
@@ -216,13 +216,13 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         decision_log: config.decision_log.clone(),
         log: config.log.clone(),
     };
-    let install_check: crate::serve::state::InstallCheck =
+    let install_check: crate::host::state::InstallCheck =
         Box::new(move |snapshot| fit.check(&snapshot.program.schema));
     let remote_keys = authenticator.remote_keys();
     let redis = shared_limits
         .as_ref()
         .map(|shared| (shared.address(), shared.failing()));
-    let readiness: crate::serve::state::Readiness = Box::new(move || {
+    let readiness: crate::host::state::Readiness = Box::new(move || {
         let mut members = serde_json::Map::new();
         members.insert(
             "jwks".to_string(),

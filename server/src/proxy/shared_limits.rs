@@ -157,7 +157,7 @@ impl SharedLimits {
     }
 
     /// Counts failed Redis commands in `metrics` from now on.
-    pub fn report_to(&mut self, metrics: &crate::serve::metrics::Metrics) {
+    pub fn report_to(&mut self, metrics: &crate::host::metrics::Metrics) {
         self.errors = metrics.redis_errors.clone();
     }
 

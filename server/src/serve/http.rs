@@ -22,9 +22,9 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::api_error::{json_response, ApiError};
-use super::decision_log::Line;
 use super::policies;
-use super::state::{AppState, Snapshot};
+use crate::host::decision_log::Line;
+use crate::host::state::{AppState, Snapshot};
 
 thread_local! {
     /// Evaluation buffers, one set per worker thread, reused by every decision on it.

@@ -6,13 +6,8 @@
 
 pub mod api_error;
 pub mod config;
-pub mod decision_log;
 pub mod http;
-pub mod metrics;
 pub mod policies;
-pub mod reload;
-pub mod startup;
-pub mod state;
 pub mod strict_json;
 
 use std::sync::Arc;
@@ -25,6 +20,7 @@ use hyper_util::rt::TokioIo;
 use self::config::Config;
 use crate::cli::ServeArgs;
 use crate::commands::Outcome;
+use crate::host::{metrics, reload, startup};
 
 /// Runs the server until SIGTERM.
 pub fn run(args: &ServeArgs) -> Outcome {

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::api_error::{json_response, ApiError};
 use super::http::read_body;
-use super::state::{self, AppState, LoadError};
+use crate::host::state::{self, AppState, LoadError};
 
 /// `GET /v1/policies`
 pub fn list(state: &AppState) -> Response<Full<Bytes>> {

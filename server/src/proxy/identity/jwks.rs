@@ -423,7 +423,7 @@ impl RemoteJwks {
     }
 
     /// Counts this source's fetches in `metrics` from now on.
-    pub fn report_to(&self, metrics: &crate::serve::metrics::Metrics) {
+    pub fn report_to(&self, metrics: &crate::host::metrics::Metrics) {
         let _ = self.counters.set((
             metrics.jwks_refreshes.clone(),
             metrics.jwks_failures.clone(),

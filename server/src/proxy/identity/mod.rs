@@ -209,7 +209,7 @@ impl Authenticator {
     }
 
     /// Counts token cache hits and misses and JWKS fetches in `metrics` from now on.
-    pub fn report_to(&mut self, metrics: &crate::serve::metrics::Metrics) {
+    pub fn report_to(&mut self, metrics: &crate::host::metrics::Metrics) {
         self.cache_hits = metrics.token_cache_hits.clone();
         self.cache_misses = metrics.token_cache_misses.clone();
         for issuer in &self.issuers {

@@ -13,9 +13,9 @@ use authz_lang::SourceFile;
 use authz_runtime::program::Program;
 use authz_runtime::store::EntityStore;
 
-use super::config::Config;
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
+use crate::serve::config::Config;
 use crate::sources;
 
 /// A compiled policy set with the entities loaded for it.
