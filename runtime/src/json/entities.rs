@@ -1,4 +1,4 @@
-//! Loading the entity store from the entities JSON of `DESIGN.md`:
+//! Loading the entity store from the entities JSON of `docs/language.md` ("Data"):
 //! `[{"type": "User", "id": "alice", "attrs": {...}, "parents": [{"type": "Team", "id": "eng"}]}]`.
 //!
 //! Every entity is validated against the program's schema: its type exists and is not the action

@@ -1,4 +1,4 @@
-//! Loading a decision request from the JSON of `DESIGN.md`:
+//! Loading a decision request from the JSON of `docs/language.md` ("Data"):
 //! `{"principal": {"type": "User", "id": "alice"}, "action": "read",
 //! "resource": {"type": "Order", "id": "o1"}, "context": {...}}`.
 //!

@@ -30,7 +30,7 @@
 //! # Output
 //!
 //! In `--out DIR`: `schema.authz`; `global.authz`; `tenants-0000.authz`, `tenants-0001.authz`, ...
-//! with at most 1,000 policies each; `entities.json` (the entities JSON format of DESIGN.md);
+//! with at most 1,000 policies each; `entities.json` (the entities JSON format of docs/language.md);
 //! `requests.json` (a JSON array of decision requests, one per line); `expected.json` (a JSON array
 //! of `"allow"` or `"deny"`, one per request, computed by this generator's own direct reading of the
 //! rules, as an oracle for agreement checks); and `manifest.json` (the parameters). Stale

@@ -14,7 +14,7 @@
 //! signature check, for no longer than its `exp` and its issuer's keys allow.
 //!
 //! The identity carries the principal as `{"type", "id"}`, the principal as an entity in the
-//! entities JSON form of `DESIGN.md` (attributes from the mapped claims, no parents), for a
+//! entities JSON form of `docs/language.md` ("Data") (attributes from the mapped claims, no parents), for a
 //! decision request's request-scoped `entities`, and the identity headers to send upstream
 //! ([`IDENTITY_HEADERS`] lists their names, which the proxy strips from incoming requests).
 
