@@ -1,5 +1,5 @@
 //! The workload in Cedar (`cedar-policy` 4), and the translation of authz entities and requests
-//! (the DESIGN.md JSON forms) into Cedar's, which the example conformance harness shares.
+//! (the JSON forms of docs/language.md) into Cedar's, which the example conformance harness shares.
 //!
 //! Literal form, per tenant `t7` (the authz text of `gen-workload`, clause for clause):
 //!
@@ -109,7 +109,7 @@ pub fn parse_policies(text: &str, schema: &Schema) -> Result<PolicySet, String> 
     Ok(policies)
 }
 
-/// Translates entities in the DESIGN.md JSON form (`{"type","id","attrs","parents"}`, entity
+/// Translates entities in the JSON form of docs/language.md (`{"type","id","attrs","parents"}`, entity
 /// references written `{"type","id"}`) into Cedar entities, checked against `schema`.
 pub fn entities_from_authz_json(entities: &Value, schema: &Schema) -> Result<Entities, String> {
     let Value::Array(items) = entities else {
@@ -152,7 +152,7 @@ fn is_entity_ref(fields: &Map<String, Value>) -> bool {
         && fields.get("id").is_some_and(Value::is_string)
 }
 
-/// An entity uid from a DESIGN.md reference `{"type": "User", "id": "alice"}`.
+/// An entity uid from an entity reference `{"type": "User", "id": "alice"}`.
 pub fn entity_uid(reference: &Value) -> Result<EntityUid, String> {
     let kind = reference
         .get("type")
@@ -171,7 +171,7 @@ pub fn action_uid(name: &str) -> Result<EntityUid, String> {
     entity_uid(&json!({"type": "Action", "id": name}))
 }
 
-/// Translates a DESIGN.md decision request into a Cedar request, validated against `schema`
+/// Translates a decision request (docs/language.md) into a Cedar request, validated against `schema`
 /// (the context is typed by the action's declaration).
 pub fn request_from_authz_json(request: &Value, schema: &Schema) -> Result<Request, String> {
     let principal = entity_uid(request.get("principal").unwrap_or(&Value::Null))?;
@@ -276,7 +276,7 @@ impl Engine for CedarEngine {
 }
 
 /// A policy set written in Cedar (`schema.cedarschema` and `policies.cedar` in one directory),
-/// loaded with entities in the DESIGN.md JSON form: the Cedar side of the example conformance law.
+/// loaded with entities in the JSON form of docs/language.md: the Cedar side of the example conformance law.
 pub struct CedarApp {
     pub schema: Schema,
     pub policies: PolicySet,
@@ -315,7 +315,7 @@ impl CedarApp {
         })
     }
 
-    /// Decides a request in the DESIGN.md JSON form.
+    /// Decides a request in the JSON form of docs/language.md.
     pub fn decide(&self, request: &Value) -> Result<CedarDecision, String> {
         let request = request_from_authz_json(request, &self.schema)?;
         let response = self

@@ -7,7 +7,7 @@
 //! action's declaration, an entity of each type uniformly, and a context of the action's declared
 //! type with values chosen to reach both sides of every condition (protected and unprotected
 //! branches, allowed and refused export formats, enough and too few approvals, ...). Requests are
-//! written in the DESIGN.md decision-request JSON form, so the same list feeds both engines.
+//! written in the decision-request JSON form of docs/language.md, so the same list feeds both engines.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

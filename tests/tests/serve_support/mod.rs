@@ -251,7 +251,7 @@ impl Client {
         self.request("POST", path, &[], body.to_string().as_bytes())
     }
 
-    /// `POST /v1/decide` with a request in the DESIGN.md form.
+    /// `POST /v1/decide` with a request in the form of docs/language.md.
     pub fn decide(&mut self, body: &Json) -> Response {
         self.post_json("/v1/decide", body)
     }
@@ -363,7 +363,7 @@ impl Client {
     }
 }
 
-/// A decision request in the DESIGN.md form, with an empty context.
+/// A decision request in the form of docs/language.md, with an empty context.
 pub fn request(principal: &str, action: &str, resource: (&str, &str)) -> Json {
     serde_json::json!({
         "principal": {"type": "User", "id": principal},

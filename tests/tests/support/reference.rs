@@ -1,5 +1,5 @@
 //! A reference evaluator: a direct, small interpreter over the syntax tree (`authz_lang::ast`)
-//! and the JSON entities and requests of `DESIGN.md`, written to be obviously correct rather than
+//! and the JSON entities and requests of `docs/language.md`, written to be obviously correct rather than
 //! fast. It shares nothing with the engine but the parser: no lowering, no index, no sharing, no
 //! interning, no precomputed hierarchy closure.
 //!
