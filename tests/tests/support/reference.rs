@@ -3,7 +3,7 @@
 //! fast. It shares nothing with the engine but the parser: no lowering, no index, no sharing, no
 //! interning, no precomputed hierarchy closure.
 //!
-//! The semantics it implements (binding, `DESIGN.md`): a policy applies when its condition is
+//! The semantics it implements (binding, `docs/language.md`): a policy applies when its condition is
 //! true: scope tests (principal, action, resource), then `when` clauses and negated `unless`
 //! clauses, left to right; `&&`/`||` short-circuit left to right and `if` is lazy. Allow iff at
 //! least one permit applies and no forbid applies; a permit whose condition errors does not apply,
