@@ -145,20 +145,25 @@ pub async fn handle(
     let request_id = request_id::of(request.headers_mut());
     // What the audit line records of the request as it came (in `ext_authz` mode behind a
     // gateway, the original request it names), taken only when there is a log.
+    let peer_trusted = headers::is_trusted(peer.ip(), &state.trusted);
+    let original = original_request(
+        &request,
+        state.config.proxy.mode == Mode::ExtAuthz && peer_trusted,
+    );
     let audited = state.app.decision_log.is_some().then(|| {
-        let gateway = state.config.proxy.mode == Mode::ExtAuthz
-            && headers::is_trusted(peer.ip(), &state.trusted);
-        let (method, target) = original_request(&request, gateway).unwrap_or_else(|_| {
+        original.clone().unwrap_or_else(|_| {
             (
                 request.method().as_str().to_string(),
                 request.uri().to_string(),
             )
-        });
-        (method, target)
+        })
     });
     let answer = async {
         match framing.next() {
-            Ok(()) => pipeline(&state, peer, client_cert.as_deref(), scheme, request).await,
+            Ok(()) => {
+                let connection = (peer, peer_trusted, client_cert.as_deref(), scheme);
+                pipeline(&state, connection, original, request).await
+            }
             Err(error) => {
                 let code = format!("authz::proxy::{}", error.code());
                 refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string())
@@ -322,15 +327,17 @@ fn gateway_status(response: &mut Response<ProxyBody>, verdict: &mut Verdict) {
     verdict.status = StatusCode::FORBIDDEN.as_u16();
 }
 
+/// The pipeline's steps for one request. `connection` is the peer, whether it is a trusted
+/// proxy, its client certificate and the listener's scheme; `original` the method and target to
+/// authorize (see [`original_request`]), read once by [`handle`].
 async fn pipeline(
     state: &ProxyState,
-    peer: SocketAddr,
-    client_cert: Option<&PeerCertificate>,
-    scheme: &'static str,
+    connection: (SocketAddr, bool, Option<&PeerCertificate>, &'static str),
+    original: Result<(String, String), &'static str>,
     mut request: Request<Incoming>,
 ) -> (Response<ProxyBody>, Verdict) {
+    let (peer, peer_trusted, client_cert, scheme) = connection;
     let ext_authz = state.config.proxy.mode == Mode::ExtAuthz;
-    let peer_trusted = headers::is_trusted(peer.ip(), &state.trusted);
 
     // 1. Normalize, once: route, decide and forward the same path, for the one Host.
     let host = match normalize::host(request.headers()) {
@@ -340,7 +347,7 @@ async fn pipeline(
             return refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string());
         }
     };
-    let (method, target) = match original_request(&request, ext_authz && peer_trusted) {
+    let (method, target) = match original {
         Ok(original) => original,
         Err(name) => {
             return refuse(
@@ -1136,12 +1143,9 @@ fn fold_parameter(name: &str) -> String {
 
 /// Percent-decodes text once (invalid escapes stay as they are; invalid UTF-8 is replaced).
 fn percent_decode(text: &str) -> String {
-    let decoded: Vec<u8> =
-        form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, value)| value.into_owned().into_bytes())
-            .unwrap_or_default();
-    String::from_utf8_lossy(&decoded).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Whether text holds `%` followed by two hex digits.
