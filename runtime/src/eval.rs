@@ -41,6 +41,19 @@ pub enum EvalError {
     WrongType(&'static str),
 }
 
+impl EvalError {
+    /// The stable code of this kind of error, such as `authz::eval::entity_not_found`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EvalError::EntityNotFound(_) => "authz::eval::entity_not_found",
+            EvalError::AttributeAbsent(_) => "authz::eval::attribute_absent",
+            EvalError::Overflow => "authz::eval::overflow",
+            EvalError::Extension(_) => "authz::eval::extension",
+            EvalError::WrongType(_) => "authz::eval::wrong_type",
+        }
+    }
+}
+
 /// Per-thread buffers for evaluation, reused across decisions.
 #[derive(Debug, Default)]
 pub struct Scratch {

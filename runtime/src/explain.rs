@@ -16,6 +16,41 @@ use crate::request::Request;
 use crate::store::EntityStore;
 use crate::value::{EntityUid, PoolId, Value};
 
+/// Where an evaluation error arose: a policy (by id) or a limit's key (by the limit's name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorOrigin<'a> {
+    /// The policy with this id.
+    Policy(&'a str),
+    /// The limit with this name.
+    Limit(&'a str),
+}
+
+/// Appends `text` to `out` as a JSON string.
+pub fn write_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..index]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = index + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
 /// Renders values and errors of one decision with their names.
 pub struct Namer<'a> {
     /// The program.
@@ -210,63 +245,162 @@ impl Namer<'_> {
         }
     }
 
-    /// The decision as the JSON of the decision API.
-    pub fn decision_json(&self, decision: &Decision) -> Json {
-        let policy_id = |index: u32| {
-            self.program
-                .policies
-                .get(index as usize)
-                .map_or("?", |p| p.id.as_str())
+    /// A value as a request or the entities file writes it in JSON (`{"type":…,"id":…}` for an
+    /// entity, strings for `Ip`, `Timestamp` and `Duration`), appended to `out`; absent fields
+    /// of records are left out.
+    pub fn write_json(&self, out: &mut String, value: Value) {
+        let pool = |id: PoolId| match id {
+            PoolId::Program => Some(&self.program.pool),
+            PoolId::Store => Some(&self.store.pool),
+            PoolId::Request => Some(&self.request.pool),
+            PoolId::Scratch => None,
         };
-        let policies: Vec<&str> = decision
+        let string = write_json_string;
+        match value {
+            Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+            Value::Long(n) => {
+                let _ = write!(out, "{n}");
+            }
+            Value::Str(sym) => string(out, self.text(sym)),
+            Value::Entity(uid) => {
+                out.push_str("{\"type\":");
+                string(out, self.program.schema.type_name(uid.ty));
+                out.push_str(",\"id\":");
+                string(out, self.text(uid.id));
+                out.push('}');
+            }
+            Value::Set(set) => {
+                out.push('[');
+                let elements =
+                    pool(set.pool).map_or(&[][..], |p| p.slice(set.start, set.len as usize));
+                for (i, element) in elements.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.write_json(out, *element);
+                }
+                out.push(']');
+            }
+            Value::Record(record) => {
+                out.push('{');
+                let fields = self
+                    .program
+                    .schema
+                    .layout(record.layout)
+                    .map_or(&[][..], |l| &l.fields);
+                let values =
+                    pool(record.pool).map_or(&[][..], |p| p.slice(record.start, fields.len()));
+                let mut first = true;
+                for (field, value) in fields.iter().zip(values) {
+                    if *value == Value::Absent {
+                        continue;
+                    }
+                    if !first {
+                        out.push(',');
+                    }
+                    first = false;
+                    string(out, self.program.schema.attr_name(field.attr));
+                    out.push(':');
+                    self.write_json(out, *value);
+                }
+                out.push('}');
+            }
+            Value::Ip(ip) => match pool(ip.pool).and_then(|p| p.ip(ip.index)) {
+                Some(net) if net.prefix == if net.addr.is_ipv4() { 32 } else { 128 } => {
+                    string(out, &net.addr.to_string());
+                }
+                Some(net) => string(out, &format!("{}/{}", net.addr, net.prefix)),
+                None => out.push_str("null"),
+            },
+            Value::Timestamp(millis) => string(out, &crate::ext::format_timestamp(millis)),
+            Value::Duration(millis) => string(out, &crate::ext::format_duration(millis)),
+            Value::Absent => out.push_str("null"),
+        }
+    }
+
+    /// The ids of the determining policies: the permits that allowed, or the forbids that
+    /// denied (none for a default deny).
+    pub fn policy_ids<'d>(&'d self, decision: &'d Decision) -> impl Iterator<Item = &'d str> + 'd {
+        decision
             .determining
             .iter()
-            .map(|&index| policy_id(index))
-            .collect();
-        let reasons: Vec<&str> = if decision.allow {
-            Vec::new()
-        } else {
-            decision
-                .determining
-                .iter()
-                .filter_map(|&index| self.program.policies.get(index as usize))
-                .filter(|policy| policy.effect == Effect::Forbid)
-                .filter_map(|policy| policy.reason.as_deref())
-                .collect()
-        };
-        let errors: Vec<Json> = decision
-            .errors
+            .map(|&index| self.policy_id(index))
+    }
+
+    /// The `@reason`s of the forbids that denied (none when allowed).
+    pub fn reasons<'d>(&'d self, decision: &'d Decision) -> impl Iterator<Item = &'d str> + 'd {
+        let denied = !decision.allow;
+        decision
+            .determining
             .iter()
-            .map(|(site, error)| match site {
-                ErrorSite::Policy(index) => {
-                    json!({ "policy": policy_id(*index), "message": self.error(error) })
-                }
-                ErrorSite::Limit(index) => {
-                    let name = self
-                        .program
+            .filter(move |_| denied)
+            .filter_map(|&index| self.program.policies.get(index as usize))
+            .filter(|policy| policy.effect == Effect::Forbid)
+            .filter_map(|policy| policy.reason.as_deref())
+    }
+
+    /// The errors met, each with the policy or limit where it arose.
+    pub fn errors<'d>(
+        &'d self,
+        decision: &'d Decision,
+    ) -> impl Iterator<Item = (ErrorOrigin<'d>, &'d EvalError)> + 'd {
+        decision.errors.iter().map(|(site, error)| {
+            let origin = match site {
+                ErrorSite::Policy(index) => ErrorOrigin::Policy(self.policy_id(*index)),
+                ErrorSite::Limit(index) => ErrorOrigin::Limit(
+                    self.program
                         .limits
                         .get(*index as usize)
-                        .map_or("?", |l| l.name.as_str());
-                    json!({ "limit": name, "message": self.error(error) })
-                }
+                        .map_or("?", |l| l.name.as_str()),
+                ),
+            };
+            (origin, error)
+        })
+    }
+
+    /// The limits that apply to an allowed request, each with its key as text.
+    pub fn obligations<'d>(
+        &'d self,
+        decision: &'d Decision,
+    ) -> impl Iterator<Item = (&'d crate::program::Limit, String)> + 'd {
+        decision.obligations.iter().filter_map(|obligation| {
+            let limit = self.program.limits.get(obligation.limit as usize)?;
+            let key: Vec<String> = decision
+                .keys(obligation)
+                .iter()
+                .map(|value| self.value(*value))
+                .collect();
+            Some((limit, key.join(",")))
+        })
+    }
+
+    fn policy_id(&self, index: u32) -> &str {
+        self.program
+            .policies
+            .get(index as usize)
+            .map_or("?", |p| p.id.as_str())
+    }
+
+    /// The decision as the JSON of the decision API.
+    pub fn decision_json(&self, decision: &Decision) -> Json {
+        let policies: Vec<&str> = self.policy_ids(decision).collect();
+        let reasons: Vec<&str> = self.reasons(decision).collect();
+        let errors: Vec<Json> = self
+            .errors(decision)
+            .map(|(origin, error)| match origin {
+                ErrorOrigin::Policy(id) => json!({ "policy": id, "message": self.error(error) }),
+                ErrorOrigin::Limit(name) => json!({ "limit": name, "message": self.error(error) }),
             })
             .collect();
-        let obligations: Vec<Json> = decision
-            .obligations
-            .iter()
-            .filter_map(|obligation| {
-                let limit = self.program.limits.get(obligation.limit as usize)?;
-                let key: Vec<String> = decision
-                    .keys(obligation)
-                    .iter()
-                    .map(|value| self.value(*value))
-                    .collect();
-                Some(json!({
+        let obligations: Vec<Json> = self
+            .obligations(decision)
+            .map(|(limit, key)| {
+                json!({
                     "limit": limit.name,
-                    "key": key.join(","),
+                    "key": key,
                     "requests": limit.count,
                     "per_seconds": limit.period_seconds,
-                }))
+                })
             })
             .collect();
         json!({

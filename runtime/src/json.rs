@@ -10,7 +10,7 @@
 //! collapsed.
 
 pub mod entities;
-mod reader;
+pub(crate) mod reader;
 pub mod request;
 mod tree;
 pub mod write;
@@ -20,7 +20,8 @@ pub(crate) mod fixture;
 
 pub use entities::{load_entities, EntityError};
 pub use request::{
-    load_request, load_request_value, load_request_within, RequestError, RequestErrorKind,
+    load_request, load_request_value, load_request_within, PreparedEntities, RequestError,
+    RequestErrorKind,
 };
 pub use write::{entities_to_json, value_to_json};
 

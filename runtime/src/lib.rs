@@ -12,6 +12,7 @@ pub mod json;
 pub mod overlay;
 pub mod program;
 pub mod request;
+pub mod request_builder;
 pub mod route;
 pub mod schema;
 pub mod store;

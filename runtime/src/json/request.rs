@@ -24,17 +24,18 @@ use std::fmt;
 
 use miette::Diagnostic;
 
-use crate::json::entities::{EntityProblem, Kind, LoadedEntity, Loader, Problem};
+use crate::json::entities::{EntityProblem, Kind, Loader, Problem};
 use crate::json::reader::{self, entity_ref, Issue, PathIssue, Reader, RequestSymbols};
 use crate::json::tree::{self, Json, Limits, ParseError};
 use crate::json::MAX_DEPTH;
-use crate::overlay::{Overlay, OverlayEntity};
+use crate::overlay::OverlayEntity;
 use crate::program::Program;
-use crate::request::{Request, RequestStrings};
+use crate::request::Request;
+use crate::request_builder::{applicability, RequestBuilder};
 use crate::schema::{ActionDef, ValueType};
 use crate::store::EntityStore;
 use crate::suggest::{did_you_mean, suggest};
-use crate::value::{EntityUid, RecordRef, Value, ValuePool};
+use crate::value::{EntityUid, RecordRef, Value};
 
 /// The longest request text accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -115,7 +116,12 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn new(kind: RequestErrorKind, field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error of `kind` at `field`.
+    pub fn new(
+        kind: RequestErrorKind,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         RequestError {
             kind,
             field: field.into(),
@@ -215,6 +221,88 @@ pub fn load_request_value(
     }
 }
 
+/// Entities parsed and bounded once, to come with many requests (the principal a credential
+/// defines, say): [`RequestBuilder::entities`] validates them against each request's schema
+/// without reading JSON again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedEntities {
+    items: Vec<Json>,
+}
+
+impl PreparedEntities {
+    /// The entities of `json`, an array in the entities format, within the request limits.
+    pub fn from_value(json: &serde_json::Value) -> Result<PreparedEntities, RequestError> {
+        let limits = Limits {
+            max_depth: MAX_DEPTH,
+            max_values: MAX_REQUEST_VALUES,
+        };
+        match tree::from_value(json, limits) {
+            Ok(Json::Array(items)) => Ok(PreparedEntities { items }),
+            Ok(other) => Err(RequestError::new(
+                RequestErrorKind::TypeMismatch,
+                "entities",
+                format!("expected an array of entities, found {}", other.describe()),
+            )),
+            Err(tree::TooManyValues) => Err(RequestError::new(
+                RequestErrorKind::TooLarge,
+                "entities",
+                format!("the entities have more than {MAX_REQUEST_VALUES} values"),
+            )),
+        }
+    }
+
+    pub(crate) fn items(&self) -> &[Json] {
+        &self.items
+    }
+}
+
+/// Validates a request's entities like the entities file, into `parts`' pool and strings;
+/// `reported` errors were already found in the request, which bounds how many more are kept.
+pub(crate) fn load_entities_into(
+    parts: &mut RequestBuilder<'_>,
+    items: &[Json],
+    reported: usize,
+) -> Result<Vec<OverlayEntity>, Vec<RequestError>> {
+    let room = MAX_REQUEST_ERRORS.saturating_sub(reported);
+    let mut loader = Loader::new(
+        &parts.program.schema,
+        &mut parts.pool,
+        Request::POOL,
+        RequestSymbols {
+            interner: &parts.store.interner,
+            strings: &mut parts.strings,
+        },
+        room,
+    );
+    loader.entities(items);
+    let Loader {
+        entities,
+        problems,
+        truncated,
+        ..
+    } = loader;
+    if problems.is_empty() && !truncated {
+        return Ok(entities
+            .into_iter()
+            .map(|entity| OverlayEntity {
+                uid: entity.uid,
+                attrs_start: entity.attrs_start,
+                attrs_len: entity.attrs_len,
+                parents: entity.parents.into_boxed_slice(),
+            })
+            .collect());
+    }
+    let mut errors: Vec<RequestError> = problems.into_iter().map(entity_problem_error).collect();
+    if errors.is_empty() {
+        errors.push(RequestError::new(
+            RequestErrorKind::TooLarge,
+            "entities",
+            "the request's entities have too many problems to list",
+        ));
+    }
+    Err(errors)
+}
+
 fn parse_error(error: ParseError) -> RequestError {
     match error {
         ParseError::Syntax {
@@ -262,11 +350,11 @@ const REQUEST_MEMBERS: [&str; 6] = [
     "explain",
 ];
 
+/// Reads a request's JSON into a [`RequestBuilder`], collecting every error.
 struct Builder<'a> {
     program: &'a Program,
     store: &'a EntityStore,
-    strings: RequestStrings,
-    pool: ValuePool,
+    parts: RequestBuilder<'a>,
     errors: Vec<RequestError>,
 }
 
@@ -275,8 +363,7 @@ impl<'a> Builder<'a> {
         Builder {
             program,
             store,
-            strings: RequestStrings::after(&store.interner),
-            pool: ValuePool::default(),
+            parts: RequestBuilder::new(program, store),
             errors: Vec::new(),
         }
     }
@@ -333,28 +420,9 @@ impl<'a> Builder<'a> {
             (Some(principal), Some(action), Some(resource), Some(context), Some(entities))
                 if self.errors.is_empty() =>
             {
-                // Requests without entities keep `None`: deciding them costs one check more.
-                let entities = (!entities.is_empty()).then(|| {
-                    let entities = entities
-                        .into_iter()
-                        .map(|entity| OverlayEntity {
-                            uid: entity.uid,
-                            attrs_start: entity.attrs_start,
-                            attrs_len: entity.attrs_len,
-                            parents: entity.parents.into_boxed_slice(),
-                        })
-                        .collect();
-                    Box::new(Overlay::new(self.store, entities, &[principal, resource]))
-                });
-                Ok(Request {
-                    principal,
-                    action: action.uid,
-                    resource,
-                    context,
-                    pool: self.pool,
-                    strings: self.strings,
-                    entities,
-                })
+                Ok(self
+                    .parts
+                    .assemble(principal, action, resource, context, entities))
             }
             _ => Err(self.errors),
         }
@@ -362,7 +430,7 @@ impl<'a> Builder<'a> {
 
     /// The request's entities, validated like the entities file; empty when there are none,
     /// `None` after reporting errors.
-    fn entities(&mut self, members: &[(String, Json)]) -> Option<Vec<LoadedEntity>> {
+    fn entities(&mut self, members: &[(String, Json)]) -> Option<Vec<OverlayEntity>> {
         let items = match Json::member(members, "entities") {
             None => return Some(Vec::new()),
             Some(Json::Array(items)) => items,
@@ -378,29 +446,15 @@ impl<'a> Builder<'a> {
                 return None;
             }
         };
-        let room = MAX_REQUEST_ERRORS.saturating_sub(self.errors.len());
-        let mut loader = Loader::new(
-            &self.program.schema,
-            &mut self.pool,
-            Request::POOL,
-            RequestSymbols {
-                interner: &self.store.interner,
-                strings: &mut self.strings,
-            },
-            room,
-        );
-        loader.entities(items);
-        let Loader {
-            entities,
-            problems,
-            truncated,
-            ..
-        } = loader;
-        let ok = problems.is_empty() && !truncated;
-        for problem in problems {
-            self.report(entity_problem_error(problem));
+        match load_entities_into(&mut self.parts, items, self.errors.len()) {
+            Ok(entities) => Some(entities),
+            Err(errors) => {
+                for error in errors {
+                    self.report(error);
+                }
+                None
+            }
         }
-        ok.then_some(entities)
     }
 
     /// The principal or the resource.
@@ -452,8 +506,7 @@ impl<'a> Builder<'a> {
                 return None;
             }
         };
-        let id = self.strings.sym(&self.store.interner, id);
-        Some(EntityUid { ty, id })
+        Some(self.parts.entity(ty, id))
     }
 
     fn action(&mut self, members: &[(String, Json)]) -> Option<&'a ActionDef> {
@@ -534,32 +587,8 @@ impl<'a> Builder<'a> {
         principal: Option<EntityUid>,
         resource: Option<EntityUid>,
     ) {
-        let checks = [
-            ("principal", principal, &action.principals),
-            ("resource", resource, &action.resources),
-        ];
-        for (field, uid, allowed) in checks {
-            let Some(uid) = uid else {
-                continue;
-            };
-            if allowed.contains(&uid.ty) {
-                continue;
-            }
-            let schema = &self.program.schema;
-            let takes = if allowed.is_empty() {
-                "none".to_owned()
-            } else {
-                reader::entity_types_text(schema, allowed)
-            };
-            self.report(RequestError::new(
-                RequestErrorKind::NotApplicable,
-                format!("{field}.type"),
-                format!(
-                    "action `{}` does not take a {field} of type `{}`; it takes `{takes}`",
-                    action.name,
-                    schema.type_name(uid.ty)
-                ),
-            ));
+        for error in applicability(self.program, action, principal, resource) {
+            self.report(error);
         }
     }
 
@@ -570,11 +599,11 @@ impl<'a> Builder<'a> {
         let layout = action.context;
         let mut reader = Reader::new(
             &program.schema,
-            &mut self.pool,
+            &mut self.parts.pool,
             Request::POOL,
             RequestSymbols {
                 interner: &self.store.interner,
-                strings: &mut self.strings,
+                strings: &mut self.parts.strings,
             },
             "context",
         );

@@ -9,10 +9,12 @@
 //! line is ever lost), and `on_full = "drop"` drops the line and counts it in
 //! `authz_decision_log_dropped_total`. Closing the log drains every queued line and flushes.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use authz_runtime::explain::write_json_string;
 use tokio::sync::mpsc;
 
 use super::metrics::Metrics;
@@ -166,34 +168,29 @@ fn write_lines(
 /// values escaped as JSON, without building a `serde_json::Value` first (that was a map insert
 /// and a clone per field, per request).
 pub struct Line {
-    text: Vec<u8>,
+    text: String,
 }
 
 impl Line {
     /// An empty object.
     pub fn new() -> Line {
-        let mut text = Vec::with_capacity(512);
-        text.push(b'{');
+        let mut text = String::with_capacity(512);
+        text.push('{');
         Line { text }
     }
 
     fn key(&mut self, key: &str) {
         if self.text.len() > 1 {
-            self.text.push(b',');
+            self.text.push(',');
         }
-        self.string(key);
-        self.text.push(b':');
-    }
-
-    fn string(&mut self, text: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.text, text);
+        write_json_string(&mut self.text, key);
+        self.text.push(':');
     }
 
     /// A string member.
     pub fn str(mut self, key: &str, value: &str) -> Line {
         self.key(key);
-        self.string(value);
+        write_json_string(&mut self.text, value);
         self
     }
 
@@ -201,18 +198,22 @@ impl Line {
     pub fn opt_str(mut self, key: &str, value: Option<&str>) -> Line {
         self.key(key);
         match value {
-            Some(value) => self.string(value),
-            None => self.text.extend_from_slice(b"null"),
+            Some(value) => write_json_string(&mut self.text, value),
+            None => self.text.push_str("null"),
         }
         self
     }
 
     /// The `time` member: now, as an ISO-8601 UTC timestamp with milliseconds.
-    pub fn time_now(self) -> Line {
+    pub fn time_now(mut self) -> Line {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |elapsed| elapsed.as_millis());
-        self.str("time", &iso8601(u64::try_from(millis).unwrap_or(u64::MAX)))
+        self.key("time");
+        self.text.push('"');
+        write_iso8601(&mut self.text, u64::try_from(millis).unwrap_or(u64::MAX));
+        self.text.push('"');
+        self
     }
 
     /// A number member.
@@ -227,24 +228,65 @@ impl Line {
         self.key(key);
         match value {
             Some(value) => {
-                let _ = serde_json::to_writer(&mut self.text, value);
+                let _ = write!(self.text, "{value}");
             }
-            None => self.text.extend_from_slice(b"null"),
+            None => self.text.push_str("null"),
         }
+        self
+    }
+
+    /// A member whose value `write` appends as JSON text (it must write exactly one value).
+    pub fn with(mut self, key: &str, write: impl FnOnce(&mut String)) -> Line {
+        self.key(key);
+        write(&mut self.text);
         self
     }
 
     /// The line, without its line break.
     pub fn finish(mut self) -> String {
-        self.text.push(b'}');
-        // serde_json writes UTF-8 and the rest is ASCII.
-        String::from_utf8(self.text).unwrap_or_default()
+        self.text.push('}');
+        self.text
     }
 }
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
-pub fn iso8601(millis: u64) -> String {
-    authz_runtime::ext::format_timestamp_millis(i64::try_from(millis).unwrap_or(i64::MAX))
+#[cfg(test)]
+fn iso8601(millis: u64) -> String {
+    let mut text = String::with_capacity(24);
+    write_iso8601(&mut text, millis);
+    text
+}
+
+thread_local! {
+    /// The second last formatted, and its text up to the seconds: lines come many per second, and
+    /// the calendar arithmetic is done once per second and thread.
+    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Appends `millis` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn write_iso8601(out: &mut String, millis: u64) {
+    let second = millis / 1000;
+    let milli = millis % 1000;
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            let full = authz_runtime::ext::format_timestamp_millis(
+                i64::try_from(second.saturating_mul(1000)).unwrap_or(i64::MAX),
+            );
+            // `…:SS.000Z`: keep what comes before the milliseconds.
+            let prefix = full.strip_suffix(".000Z").unwrap_or(&full).to_string();
+            *cached = (second, prefix);
+        }
+        out.push_str(&cached.1);
+    });
+    let digits = [
+        b'.',
+        b'0' + (milli / 100) as u8,
+        b'0' + (milli / 10 % 10) as u8,
+        b'0' + (milli % 10) as u8,
+        b'Z',
+    ];
+    out.push_str(std::str::from_utf8(&digits).unwrap_or(".000Z"));
 }
 
 impl Default for Line {

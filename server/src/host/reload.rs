@@ -20,7 +20,7 @@ pub async fn reload(state: &Arc<AppState>) {
     let entities = state.config.policies.entities.clone();
     let loaded = tokio::task::spawn_blocking(move || state::load(&dir, entities.as_deref())).await;
     match loaded {
-        Ok(Ok(snapshot)) => match state.check_install(&snapshot) {
+        Ok(Ok(mut snapshot)) => match state.check_install(&mut snapshot) {
             Ok(()) => state.install(snapshot),
             Err(error) => state.record_failure(&error),
         },

@@ -29,6 +29,21 @@ pub struct Snapshot {
     pub files: Vec<SourceFile>,
     /// Counts loads: 1 for the first.
     pub generation: u64,
+    /// What the host derived from this set when it was installed (the proxy: its context plan
+    /// and limiters), of the host's own type; `None` for a host that derives nothing.
+    pub derived: Option<Derived>,
+}
+
+/// What a host derives from a policy set at install, held with the snapshot so that a request
+/// reads the derivation of the very set it is decided with. The host downcasts it to its type.
+pub type Derived = Arc<dyn std::any::Any + Send + Sync>;
+
+impl Snapshot {
+    /// The host's derivation, as its type `T`; `None` when there is none of that type (an
+    /// internal error for a host that derives one: it was installed without its check).
+    pub fn derived<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.derived.as_deref()?.downcast_ref::<T>()
+    }
 }
 
 /// Why a policy set or its entities could not be loaded; the text is what users read.
@@ -47,9 +62,11 @@ pub struct LoadStatus {
     pub last_error: Option<String>,
 }
 
-/// What a host (the proxy) checks of a compiled policy set before installing it, beyond what the
-/// compiler checks: the message says what of its configuration the set does not fit.
-pub type InstallCheck = Box<dyn Fn(&Snapshot) -> Result<(), String> + Send + Sync>;
+/// What a host (the proxy) checks and derives of a compiled policy set before installing it,
+/// beyond what the compiler checks: given the new set and the one being served (`None` at
+/// start), it answers what it derived, or says what of its configuration the set does not fit.
+pub type InstallCheck =
+    Box<dyn Fn(&Snapshot, Option<&Snapshot>) -> Result<Option<Derived>, String> + Send + Sync>;
 
 /// What a host adds to `/readyz` (the proxy: its JWKS sources and Redis), as JSON members.
 pub type Readiness = Box<dyn Fn() -> serde_json::Map<String, serde_json::Value> + Send + Sync>;
@@ -90,12 +107,14 @@ impl AppState {
         tracing::error!(diagnostics = %error.message, "policy load failed; still serving the previous set");
     }
 
-    /// Whether the host can serve `snapshot` (see [`AppState::install_check`]).
-    pub fn check_install(&self, snapshot: &Snapshot) -> Result<(), LoadError> {
+    /// Whether the host can serve `snapshot` (see [`AppState::install_check`]); when it can,
+    /// what the host derives from it is set in the snapshot.
+    pub fn check_install(&self, snapshot: &mut Snapshot) -> Result<(), LoadError> {
         let Some(check) = &self.install_check else {
             return Ok(());
         };
-        check(snapshot).map_err(|problem| {
+        let previous = self.snapshot.load();
+        let derived = check(snapshot, Some(&previous)).map_err(|problem| {
             let message = format!("the policy set does not fit the configuration: {problem}");
             LoadError {
                 diagnostics: vec![serde_json::json!({
@@ -105,7 +124,9 @@ impl AppState {
                 })],
                 message,
             }
-        })
+        })?;
+        snapshot.derived = derived;
+        Ok(())
     }
 
     /// Installs a new snapshot.
@@ -205,6 +226,7 @@ pub fn load_sources(
         store,
         files,
         generation: 0,
+        derived: None,
     })
 }
 

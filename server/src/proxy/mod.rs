@@ -3,7 +3,8 @@
 //!
 //! `server.rs` loads everything and accepts connections, which `workers.rs` serves on
 //! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
-//! `normalize`, `identity`, the runtime's route table and decision, `limits` (in memory, or
+//! `normalize`, `identity`, the runtime's route table, `context_plan` (the context each action
+//! takes, derived at install by `schema_check`) and the decision, `limits` (in memory, or
 //! `shared_limits` in Redis through `resp`), `headers`,
 //! `assertion` (the optional signed identity assertion), `upstream_headers` (headers set from
 //! verified identity), `forward`; `request_id.rs` gives every request an id; `framing.rs` watches each client connection's raw request
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod assertion;
 pub mod config;
+pub mod context_plan;
 pub mod demo;
 pub mod forward;
 pub mod framing;

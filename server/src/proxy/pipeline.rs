@@ -1,34 +1,44 @@
 //! The request pipeline: normalize → identify → route → decide → limit → rewrite headers →
-//! forward → audit. One function per step, in that order; every early answer is a small JSON body
-//! and is audited like the rest.
+//! forward → audit. One function per step, in that order, over one request's [`Verdict`] (what
+//! the audit line will record, filled in as the steps learn it); a step that answers early
+//! returns a [`Refusal`], which [`handle`] turns into the answer and audits like the rest.
+//!
+//! Values pass between steps typed: the verified [`Identity`] is shared (`Arc`) with its header
+//! values ready, the decision request is built by the runtime's [`RequestBuilder`] from the
+//! route, the identity and the context plan derived at install, and the decision is read through
+//! its indexes. JSON is written only at the edges: the answer's body and the audit line.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authz_runtime::decision::Decision;
 use authz_runtime::eval::{decide, Scratch};
-use authz_runtime::explain::Namer;
-use authz_runtime::schema::ValueType;
-use authz_runtime::value::IpNet;
+use authz_runtime::explain::{write_json_string, ErrorOrigin, Namer};
+use authz_runtime::json::RequestError;
+use authz_runtime::request::Request as DecisionRequest;
+use authz_runtime::request_builder::RequestBuilder;
+use authz_runtime::value::{IpNet, TypeId, Value};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use serde_json::{json, Value as Json};
 
 use super::assertion::{Asserted, AssertionSigner};
-use super::config::{Mode, ProxyConfig};
+use super::config::{EntityRef, Mode, ProxyConfig};
+use super::context_plan::{ContextError, Inputs};
 use super::forward::{self, ForwardError, ProxyBody, UpstreamClient};
 use super::framing::Verdicts;
 use super::headers::{self, HeaderPolicy};
 use super::identity::mtls::PeerCertificate;
-use super::identity::{Authenticator, AUTH_METHOD_HEADER};
-use super::limits::{self, Limiters};
-use super::normalize;
+use super::identity::{Authenticator, Identity};
+use super::limits;
+use super::normalize::{self, Normalized};
 use super::request_id;
+use super::schema_check::ProxyPlan;
 use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use super::upstream_headers::UpstreamHeaders;
 use crate::host::decision_log::Line;
@@ -57,31 +67,78 @@ pub struct ProxyState {
     pub upstreams: Vec<(String, String, Arc<str>)>,
     /// The pooled upstream client.
     pub client: UpstreamClient,
-    /// Rate limiters, rebuilt when the policy generation changes.
-    pub limiters: Mutex<(u64, Arc<Limiters>)>,
-    /// Rate limits kept in Redis, shared with other replicas; when set, `limiters` is unused.
+    /// Rate limits kept in Redis, shared with other replicas; when set, the in-memory limiters
+    /// of the [`ProxyPlan`] are unused.
     pub shared_limits: Option<SharedLimits>,
 }
 
-/// What the audit line records of one request.
+/// Who a request is made by, as the steps after identification see it.
+#[derive(Clone)]
+enum Principal {
+    /// Established by a verified credential (a token, an API key, a client certificate).
+    Verified(Arc<Identity>),
+    /// No credential, and `[proxy.anonymous]` names the principal.
+    Anonymous,
+}
+
+/// An error in the audit line, in one shape whatever raised it: `{"code", "message", "at"}`,
+/// `at` naming the policy (`policy:ID`), the limit (`limit:NAME`) or the request's field
+/// (`context.amount`) concerned.
+struct AuditError {
+    code: Cow<'static, str>,
+    message: String,
+    at: Option<String>,
+}
+
+impl AuditError {
+    fn from_request(error: RequestError) -> AuditError {
+        AuditError {
+            code: Cow::Borrowed(error.code()),
+            message: error.message,
+            at: (!error.field.is_empty()).then_some(error.field),
+        }
+    }
+}
+
+/// What the route gave: the action and the resource, in terms of the set routed with.
+#[derive(Debug)]
+struct Routed {
+    snapshot: Arc<Snapshot>,
+    /// The action's index in the schema.
+    action: usize,
+    resource_type: TypeId,
+    resource_id: Box<str>,
+}
+
+impl Routed {
+    fn action_name(&self) -> &str {
+        self.snapshot
+            .program
+            .schema
+            .actions
+            .get(self.action)
+            .map_or("", |action| action.name.as_str())
+    }
+
+    fn resource_type_name(&self) -> &str {
+        self.snapshot.program.schema.type_name(self.resource_type)
+    }
+}
+
+/// What the audit line records of one request, filled in by the steps as they learn it.
 struct Verdict {
     status: u16,
     decision: &'static str,
-    principal: Json,
-    action: Json,
-    resource: Json,
-    /// The decision's context, as the policies saw it (`null` before a decision).
-    context: Json,
-    /// The principal entity the credential defined, when it carried attributes (`null` when
-    /// the principal is a stored entity).
-    principal_entity: Json,
-    policies: Json,
-    /// The `@reason`s of a denial.
-    reasons: Json,
-    errors: Json,
+    principal: Option<Principal>,
+    routed: Option<Routed>,
+    /// The decision request, once built: its context is what the policies saw.
+    request: Option<DecisionRequest>,
+    /// The determining policies, by index into the routed set's policies.
+    determining: Vec<u32>,
+    errors: Vec<AuditError>,
     reason: Option<String>,
     /// The precise error code of a refusal (`authz::proxy::…`), also in its body.
-    code: Option<String>,
+    code: Option<Cow<'static, str>>,
     /// The route's method and pattern (`GET /docs/{id}`) once routed, for the metrics.
     route: Option<Arc<str>>,
     /// The upstream's name once chosen, for the metrics.
@@ -89,23 +146,148 @@ struct Verdict {
 }
 
 impl Verdict {
-    fn early(status: StatusCode, reason: &str) -> Verdict {
+    fn new() -> Verdict {
         Verdict {
-            status: status.as_u16(),
+            status: 200,
             decision: "deny",
-            principal: Json::Null,
-            action: Json::Null,
-            resource: Json::Null,
-            context: Json::Null,
-            principal_entity: Json::Null,
-            policies: json!([]),
-            reasons: json!([]),
-            errors: json!([]),
-            reason: Some(reason.to_string()),
+            principal: None,
+            routed: None,
+            request: None,
+            determining: Vec::new(),
+            errors: Vec::new(),
+            reason: None,
             code: None,
             route: None,
             upstream: None,
         }
+    }
+}
+
+/// What the client reads of a refusal.
+#[derive(Debug)]
+enum Says {
+    /// An error: `{"decision": "deny", "error": {"code", "message"}}`.
+    Error {
+        code: Cow<'static, str>,
+        message: Cow<'static, str>,
+    },
+    /// A denial by the policies or a limit: `{"decision": "deny", "reasons": [...]}`.
+    Denied { reasons: Vec<String> },
+    /// A failure after the request was allowed (the upstream's, or signing the assertion):
+    /// `{"error": {"code", "message"}}`.
+    Failure {
+        code: &'static str,
+        message: &'static str,
+    },
+}
+
+/// An early answer: the request goes no further than the step that refuses it.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    /// `deny` or `limited` in the audit line; an upstream failure keeps `allow`.
+    decision: &'static str,
+    says: Says,
+    /// What the audit line records as `reason` when it is more precise than what the client
+    /// reads (`missing claim `tenant``).
+    detail: Option<String>,
+    /// Headers of the answer (`Retry-After`, the rate limit headers).
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether the connection is closed after the answer: the client's framing cannot be
+    /// trusted to say where its next request starts.
+    close: bool,
+}
+
+impl Refusal {
+    /// An error refusal with `code` and the `message` the client reads.
+    fn error(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Refusal {
+        Refusal {
+            status,
+            decision: "deny",
+            says: Says::Error {
+                code: code.into(),
+                message: message.into(),
+            },
+            detail: None,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// The same, and the connection closed after it.
+    fn closing(self) -> Refusal {
+        Refusal {
+            close: true,
+            ..self
+        }
+    }
+
+    /// A refusal of the upstream's making, after the request was allowed.
+    fn upstream(status: StatusCode, code: &'static str, message: &'static str) -> Refusal {
+        Refusal {
+            status,
+            decision: "allow",
+            says: Says::Failure { code, message },
+            detail: None,
+            headers: Vec::new(),
+            close: false,
+        }
+    }
+
+    /// The answer, with the request's id in its body, and what the audit line records of it.
+    fn answer(self, request_id: &str, verdict: &mut Verdict) -> Response<ProxyBody> {
+        verdict.status = self.status.as_u16();
+        verdict.decision = self.decision;
+        let mut body = String::with_capacity(128);
+        match &self.says {
+            Says::Error { code, message } => {
+                body.push_str("{\"decision\":\"deny\",\"error\":{\"code\":");
+                write_json_string(&mut body, code);
+                body.push_str(",\"message\":");
+                write_json_string(&mut body, message);
+                body.push('}');
+                verdict.code = Some(code.clone());
+                verdict.reason = Some(self.detail.unwrap_or_else(|| message.to_string()));
+            }
+            Says::Denied { reasons } => {
+                body.push_str("{\"decision\":\"deny\",\"reasons\":[");
+                for (index, reason) in reasons.iter().enumerate() {
+                    if index > 0 {
+                        body.push(',');
+                    }
+                    write_json_string(&mut body, reason);
+                }
+                body.push(']');
+                verdict.reason = self
+                    .detail
+                    .or_else(|| (!reasons.is_empty()).then(|| reasons.join("; ")));
+            }
+            Says::Failure { code, message } => {
+                body.push_str("{\"error\":{\"code\":");
+                write_json_string(&mut body, code);
+                body.push_str(",\"message\":");
+                write_json_string(&mut body, message);
+                body.push('}');
+                verdict.code = Some(Cow::Borrowed(code));
+                verdict.reason = self.detail;
+            }
+        }
+        body.push_str(",\"request_id\":");
+        write_json_string(&mut body, request_id);
+        body.push('}');
+        let mut response = json_response(self.status, body);
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        if self.close {
+            headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }
 
@@ -126,6 +308,17 @@ pub struct Connection {
     pub framing: Arc<Verdicts>,
     /// `https` on the TLS listener, `http` otherwise.
     pub scheme: &'static str,
+}
+
+/// What the steps know of the request beyond its head: where it came from and what it names.
+struct Exchange<'a> {
+    state: &'a ProxyState,
+    peer: SocketAddr,
+    /// Whether the peer is a trusted proxy.
+    peer_trusted: bool,
+    client_cert: Option<&'a PeerCertificate>,
+    scheme: &'static str,
+    request_id: &'a str,
 }
 
 /// Answers one request that came on `connection`.
@@ -158,19 +351,30 @@ pub async fn handle(
             )
         })
     });
-    let answer = async {
-        match framing.next() {
-            Ok(()) => {
-                let connection = (peer, peer_trusted, client_cert.as_deref(), scheme);
-                pipeline(&state, connection, original, request).await
-            }
-            Err(error) => {
-                let code = format!("authz::proxy::{}", error.code());
-                refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string())
-            }
+    let mut verdict = Verdict::new();
+    let answered = match framing.next() {
+        Ok(()) => {
+            let exchange = Exchange {
+                state: &state,
+                peer,
+                peer_trusted,
+                client_cert: client_cert.as_deref(),
+                scheme,
+                request_id: &request_id,
+            };
+            pipeline(&exchange, original, request, &mut verdict).await
         }
+        Err(error) => Err(Refusal::error(
+            StatusCode::BAD_REQUEST,
+            format!("authz::proxy::{}", error.code()),
+            error.to_string(),
+        )
+        .closing()),
     };
-    let (mut response, mut verdict) = request_id::CURRENT.scope(request_id.clone(), answer).await;
+    let mut response = match answered {
+        Ok(response) => response,
+        Err(refusal) => refusal.answer(&request_id, &mut verdict),
+    };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(request_id::HEADER, value);
     }
@@ -189,31 +393,149 @@ pub async fn handle(
         })
         .inc();
     if let (Some(log), Some((method, target))) = (&state.app.decision_log, audited) {
-        let mut line = Line::new()
-            .time_now()
-            .str("request_id", &request_id)
-            .str("client", &peer.ip().to_string())
-            .str("method", &method)
-            .str("target", &target)
-            .u64("status", u64::from(verdict.status))
-            .str("decision", verdict.decision)
-            .json("principal", Some(&verdict.principal))
-            .json("action", Some(&verdict.action))
-            .json("resource", Some(&verdict.resource))
-            .json("context", Some(&verdict.context))
-            .json("principal_entity", Some(&verdict.principal_entity))
-            .json("policies", Some(&verdict.policies))
-            .json("reasons", Some(&verdict.reasons))
-            .json("errors", Some(&verdict.errors))
-            .opt_str("reason", verdict.reason.as_deref())
-            .opt_str("code", verdict.code.as_deref())
-            .u64("latency_us", started.elapsed().as_micros() as u64);
-        if let Some(cert) = &client_cert {
-            line = line.opt_str("client_cert", cert.name.as_deref());
-        }
+        let line = audit_line(
+            &state,
+            &verdict,
+            &request_id,
+            peer.ip(),
+            (&method, &target),
+            client_cert.as_deref(),
+        )
+        .u64("latency_us", started.elapsed().as_micros() as u64);
         log.record(line.finish()).await;
     }
     Ok(response)
+}
+
+/// The audit line of a request, up to its latency.
+fn audit_line(
+    state: &ProxyState,
+    verdict: &Verdict,
+    request_id: &str,
+    client: IpAddr,
+    (method, target): (&str, &str),
+    client_cert: Option<&PeerCertificate>,
+) -> Line {
+    let routed = verdict.routed.as_ref();
+    let namer = match (routed, &verdict.request) {
+        (Some(routed), Some(request)) => Some(Namer {
+            program: &routed.snapshot.program,
+            store: &routed.snapshot.store,
+            request,
+        }),
+        _ => None,
+    };
+    let mut line = Line::new()
+        .time_now()
+        .str("request_id", request_id)
+        .with("client", |out| {
+            write_json_string(out, &client.to_string());
+        })
+        .str("method", method)
+        .str("target", target)
+        .u64("status", u64::from(verdict.status))
+        .str("decision", verdict.decision)
+        .with("principal", |out| match &verdict.principal {
+            Some(Principal::Verified(identity)) => {
+                write_entity(out, &identity.principal_type, &identity.principal_id);
+            }
+            Some(Principal::Anonymous) => match &state.config.proxy.anonymous {
+                Some(anonymous) => write_entity(out, &anonymous.ty, &anonymous.id),
+                None => out.push_str("null"),
+            },
+            None => out.push_str("null"),
+        })
+        .with("action", |out| match routed {
+            Some(routed) => write_json_string(out, routed.action_name()),
+            None => out.push_str("null"),
+        })
+        .with("resource", |out| match routed {
+            Some(routed) => write_entity(out, routed.resource_type_name(), &routed.resource_id),
+            None => out.push_str("null"),
+        })
+        .with("context", |out| match (&namer, &verdict.request) {
+            (Some(namer), Some(request)) => {
+                namer.write_json(out, Value::Record(request.context));
+            }
+            _ => out.push_str("null"),
+        })
+        .with("principal_entity", |out| match &verdict.principal {
+            Some(Principal::Verified(identity)) if identity.prepared_entity.is_some() => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{}", identity.entity);
+            }
+            _ => out.push_str("null"),
+        })
+        .with("policies", |out| {
+            out.push('[');
+            if let Some(routed) = routed {
+                for (index, policy) in verdict.determining.iter().enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    let id = routed
+                        .snapshot
+                        .program
+                        .policies
+                        .get(*policy as usize)
+                        .map_or("?", |policy| policy.id.as_str());
+                    write_json_string(out, id);
+                }
+            }
+            out.push(']');
+        })
+        .with("reasons", |out| {
+            out.push('[');
+            if let (Some(routed), "deny") = (routed, verdict.decision) {
+                let reasons = verdict
+                    .determining
+                    .iter()
+                    .filter_map(|index| routed.snapshot.program.policies.get(*index as usize))
+                    .filter(|policy| policy.effect == authz_runtime::program::Effect::Forbid)
+                    .filter_map(|policy| policy.reason.as_deref());
+                for (index, reason) in reasons.enumerate() {
+                    if index > 0 {
+                        out.push(',');
+                    }
+                    write_json_string(out, reason);
+                }
+            }
+            out.push(']');
+        })
+        .with("errors", |out| {
+            out.push('[');
+            for (index, error) in verdict.errors.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str("{\"code\":");
+                write_json_string(out, &error.code);
+                out.push_str(",\"message\":");
+                write_json_string(out, &error.message);
+                out.push_str(",\"at\":");
+                match &error.at {
+                    Some(at) => write_json_string(out, at),
+                    None => out.push_str("null"),
+                }
+                out.push('}');
+            }
+            out.push(']');
+        })
+        .opt_str("reason", verdict.reason.as_deref())
+        .opt_str("code", verdict.code.as_deref());
+    if let Some(cert) = client_cert {
+        line = line.opt_str("client_cert", cert.name.as_deref());
+    }
+    line
+}
+
+/// Appends `{"type": …, "id": …}`.
+fn write_entity(out: &mut String, ty: &str, id: &str) {
+    out.push_str("{\"type\":");
+    write_json_string(out, ty);
+    out.push_str(",\"id\":");
+    write_json_string(out, id);
+    out.push('}');
 }
 
 /// The empty label value (not routed, or not forwarded).
@@ -251,27 +573,10 @@ fn route_label(snapshot: &Snapshot, route: &authz_runtime::route::Route) -> Arc<
     })
 }
 
-/// Moves a member out of a JSON object (`null` when absent).
-fn take(object: &mut Json, key: &str) -> Json {
-    object
-        .as_object_mut()
-        .and_then(|members| members.remove(key))
-        .unwrap_or(Json::Null)
-}
-
-/// A JSON answer of the proxy's own; an object gets the request's id (`request_id`), so that a
-/// refusal can be found again in the audit log.
-fn json_response(status: StatusCode, body: &Json) -> Response<ProxyBody> {
-    let text = match (body, request_id::CURRENT.try_with(Clone::clone)) {
-        (Json::Object(members), Ok(id)) => {
-            let mut members = members.clone();
-            members.insert("request_id".to_string(), Json::String(id));
-            Json::Object(members).to_string()
-        }
-        _ => body.to_string(),
-    };
+/// A JSON answer of the proxy's own.
+fn json_response(status: StatusCode, body: String) -> Response<ProxyBody> {
     let mut response = Response::new(
-        Full::new(Bytes::from(text))
+        Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed(),
     );
@@ -281,27 +586,6 @@ fn json_response(status: StatusCode, body: &Json) -> Response<ProxyBody> {
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn refuse(status: StatusCode, code: &str, message: &str) -> (Response<ProxyBody>, Verdict) {
-    let body = json!({ "decision": "deny", "error": { "code": code, "message": message } });
-    let mut verdict = Verdict::early(status, message);
-    verdict.code = Some(code.to_string());
-    (json_response(status, &body), verdict)
-}
-
-/// A refusal after which the connection is closed: the client's framing cannot be trusted to
-/// say where its next request starts.
-fn refuse_and_close(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-) -> (Response<ProxyBody>, Verdict) {
-    let (mut response, verdict) = refuse(status, code, message);
-    response
-        .headers_mut()
-        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-    (response, verdict)
 }
 
 /// In `ext_authz` mode every refusal is a 401 or a 403, the only denials gateways such as nginx
@@ -315,7 +599,7 @@ fn gateway_status(response: &mut Response<ProxyBody>, verdict: &mut Verdict) {
         return;
     }
     if verdict.code.is_none() {
-        verdict.code = Some(format!("http_{}", status.as_u16()));
+        verdict.code = Some(Cow::Owned(format!("http_{}", status.as_u16())));
     }
     verdict.reason.get_or_insert_with(|| {
         status
@@ -327,146 +611,22 @@ fn gateway_status(response: &mut Response<ProxyBody>, verdict: &mut Verdict) {
     verdict.status = StatusCode::FORBIDDEN.as_u16();
 }
 
-/// The pipeline's steps for one request. `connection` is the peer, whether it is a trusted
-/// proxy, its client certificate and the listener's scheme; `original` the method and target to
-/// authorize (see [`original_request`]), read once by [`handle`].
+/// The pipeline's steps for one request, in order.
 async fn pipeline(
-    state: &ProxyState,
-    connection: (SocketAddr, bool, Option<&PeerCertificate>, &'static str),
+    exchange: &Exchange<'_>,
     original: Result<(String, String), &'static str>,
     mut request: Request<Incoming>,
-) -> (Response<ProxyBody>, Verdict) {
-    let (peer, peer_trusted, client_cert, scheme) = connection;
-    let ext_authz = state.config.proxy.mode == Mode::ExtAuthz;
-
-    // 1. Normalize, once: route, decide and forward the same path, for the one Host.
-    let host = match normalize::host(request.headers()) {
-        Ok(host) => host.to_string(),
-        Err(error) => {
-            let code = format!("authz::proxy::{}", error.code());
-            return refuse_and_close(StatusCode::BAD_REQUEST, &code, &error.to_string());
-        }
-    };
-    let (method, target) = match original {
-        Ok(original) => original,
-        Err(name) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "authz::proxy::ambiguous_original_request",
-                &format!(
-                    "the original request is named ambiguously (`{name}` repeated, missing or \
-                     next to another gateway's headers)"
-                ),
-            );
-        }
-    };
-    let normalized = match normalize::normalize(&method, &target, Some(&host)) {
-        Ok(normalized) => normalized,
-        Err(error) => {
-            let code = format!("authz::proxy::{}", error.code());
-            return refuse(StatusCode::BAD_REQUEST, &code, &error.to_string());
-        }
-    };
-    if let Some(name) = normalized.method_override_parameter() {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "authz::proxy::method_override",
-            &format!("the query parameter `{name}` (a method override) is not accepted"),
-        );
-    }
-
-    // Header hygiene before anything reads them.
-    let headers_mut = request.headers_mut();
-    headers::remove_hop_by_hop(headers_mut);
-    if ext_authz && peer_trusted {
-        // The gateway's own account of the original request, read above.
-        for name in ORIGINAL_REQUEST_HEADERS {
-            headers_mut.remove(name);
-        }
-    }
-    if let Err(refused) = state
-        .header_policy
-        .clean(headers_mut, peer_trusted, ext_authz)
-    {
-        let code = format!("authz::proxy::{}", refused.code());
-        return refuse(StatusCode::BAD_REQUEST, &code, &refused.message());
-    }
-    let client_ip = headers::forwarded(headers_mut, peer.ip(), &state.trusted, Some(&host), scheme);
-
-    // 2. Identify.
-    let identity = match state.authenticator.authenticate(request.headers()).await {
-        Ok(Some(identity)) => Some(identity),
-        Ok(None) => match client_cert.map(PeerCertificate::request_identity) {
-            None | Some(Ok(None)) => None,
-            Some(Ok(Some(identity))) => Some(identity),
-            Some(Err(error)) => {
-                tracing::info!(reason = %error, code = error.code(), "client certificate names no principal");
-                return refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "authz::proxy::client_certificate",
-                    "the client certificate names no principal",
-                );
-            }
-        },
-        Err(error) => {
-            tracing::info!(reason = %error, "credential rejected");
-            // The client reads a fixed sentence; the audit line the precise failure
-            // (`missing claim `tenant``, `token expired`).
-            let (response, mut verdict) = refuse(
-                StatusCode::UNAUTHORIZED,
-                error.code(),
-                error.client_message(),
-            );
-            verdict.reason = Some(error.to_string());
-            return (response, verdict);
-        }
-    };
-    let principal = match (&identity, &state.config.proxy.anonymous) {
-        (Some(identity), _) => identity.principal.clone(),
-        (None, Some(anonymous)) => json!({ "type": anonymous.ty, "id": anonymous.id }),
-        (None, None) => {
-            return refuse(
-                StatusCode::UNAUTHORIZED,
-                "authz::proxy::no_credentials",
-                "credentials are required",
-            )
-        }
-    };
-
-    // 3. Route.
+    verdict: &mut Verdict,
+) -> Result<Response<ProxyBody>, Refusal> {
+    let state = exchange.state;
+    let (method, normalized, host) = normalize_request(request.headers(), original)?;
+    let client_ip = clean_headers(exchange, request.headers_mut(), &host)?;
+    let principal = identify(exchange, request.headers()).await?;
+    verdict.principal = Some(principal.clone());
     let snapshot = state.app.snapshot.load_full();
-    let segments: Vec<&str> = normalized.segments();
-    let Some(route) = snapshot.program.routes.find(&method, &segments) else {
-        let (response, mut verdict) = refuse(
-            StatusCode::FORBIDDEN,
-            "authz::proxy::no_route",
-            "no route matches this request",
-        );
-        verdict.principal = principal;
-        return (response, verdict);
-    };
-    if !routes_alike_in_every_reading(&snapshot.program.routes, &method, &normalized, route) {
-        let (response, mut verdict) = refuse(
-            StatusCode::BAD_REQUEST,
-            "authz::proxy::ambiguous_path",
-            "the path routes differently once Unicode-normalized or case-folded, as some servers read it",
-        );
-        verdict.principal = principal;
-        return (response, verdict);
-    }
-    let route_label = route_label(&snapshot, route.route);
-    let action = snapshot
-        .store
-        .interner
-        .resolve(route.route.action.id)
-        .unwrap_or("")
-        .to_string();
-    let resource = json!({
-        "type": snapshot.program.schema.type_name(route.route.resource_type),
-        "id": route.resource_id,
-    });
-
-    // 4. Decide.
+    let routed = verdict
+        .routed
+        .insert(route(&snapshot, &method, &normalized, &mut verdict.route)?);
     let inputs = Inputs {
         method: &method,
         path: normalized.path(),
@@ -474,262 +634,572 @@ async fn pipeline(
         headers: request.headers(),
         client_ip,
     };
-    let context = match context(state, &snapshot, &action, &inputs) {
+    let built = build_request(
+        state.config.proxy.anonymous.as_ref(),
+        routed,
+        &principal,
+        &inputs,
+        &mut verdict.errors,
+    )?;
+    verdict.request = Some(built);
+    let obligations = decide_request(state, verdict)?;
+    let limit = enforce_limits(state, &snapshot, &obligations).await?;
+    rewrite_headers(state, request.headers_mut(), &principal, verdict);
+    if state.config.proxy.mode == Mode::ExtAuthz {
+        return allow_at_gateway(
+            exchange,
+            &request,
+            &principal,
+            verdict,
+            (&method, &normalized),
+            limit,
+        );
+    }
+    forward_request(
+        exchange,
+        request,
+        &principal,
+        verdict,
+        (&method, &normalized),
+        limit,
+    )
+    .await
+}
+
+/// An internal error: a state the pipeline cannot be in. Nothing is forwarded.
+fn internal(detail: &str) -> Refusal {
+    tracing::error!(%detail, "internal error in the pipeline");
+    Refusal {
+        detail: Some(detail.to_string()),
+        ..Refusal::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "authz::proxy::internal",
+            "internal error",
+        )
+    }
+}
+
+/// Step 1: Normalize, once: route, decide and forward the same path, for the one Host. Gives the
+/// method authorized, the normalized target and the host.
+fn normalize_request(
+    headers: &hyper::HeaderMap,
+    original: Result<(String, String), &'static str>,
+) -> Result<(String, Normalized, String), Refusal> {
+    let host = match normalize::host(headers) {
+        Ok(host) => host.to_string(),
+        Err(error) => {
+            return Err(Refusal::error(
+                StatusCode::BAD_REQUEST,
+                format!("authz::proxy::{}", error.code()),
+                error.to_string(),
+            )
+            .closing())
+        }
+    };
+    let (method, target) = original.map_err(|name| {
+        Refusal::error(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::ambiguous_original_request",
+            format!(
+                "the original request is named ambiguously (`{name}` repeated, missing or \
+                 next to another gateway's headers)"
+            ),
+        )
+    })?;
+    let normalized = normalize::normalize(&method, &target, Some(&host)).map_err(|error| {
+        Refusal::error(
+            StatusCode::BAD_REQUEST,
+            format!("authz::proxy::{}", error.code()),
+            error.to_string(),
+        )
+    })?;
+    if let Some(name) = normalized.method_override_parameter() {
+        return Err(Refusal::error(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::method_override",
+            format!("the query parameter `{name}` (a method override) is not accepted"),
+        ));
+    }
+    Ok((method, normalized, host))
+}
+
+/// Header hygiene, before anything reads the headers: hop-by-hop, forwarding, identity and
+/// override headers removed or refused. Gives the client's address (behind trusted proxies,
+/// the forwarded one).
+fn clean_headers(
+    exchange: &Exchange<'_>,
+    headers: &mut hyper::HeaderMap,
+    host: &str,
+) -> Result<IpAddr, Refusal> {
+    let state = exchange.state;
+    let ext_authz = state.config.proxy.mode == Mode::ExtAuthz;
+    headers::remove_hop_by_hop(headers);
+    if ext_authz && exchange.peer_trusted {
+        // The gateway's own account of the original request, read by `original_request`.
+        for name in ORIGINAL_REQUEST_HEADERS {
+            headers.remove(name);
+        }
+    }
+    state
+        .header_policy
+        .clean(headers, exchange.peer_trusted, ext_authz)
+        .map_err(|refused| {
+            Refusal::error(
+                StatusCode::BAD_REQUEST,
+                format!("authz::proxy::{}", refused.code()),
+                refused.message(),
+            )
+        })?;
+    Ok(headers::forwarded(
+        headers,
+        exchange.peer.ip(),
+        &state.trusted,
+        Some(host),
+        exchange.scheme,
+    ))
+}
+
+/// Step 2: Identify: the credential in the headers, else the connection's client certificate, else
+/// the anonymous principal when one is configured.
+async fn identify(
+    exchange: &Exchange<'_>,
+    headers: &hyper::HeaderMap,
+) -> Result<Principal, Refusal> {
+    let state = exchange.state;
+    let identity = match state.authenticator.authenticate(headers).await {
+        Ok(Some(identity)) => Some(identity),
+        Ok(None) => match exchange.client_cert.map(PeerCertificate::request_identity) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(identity))) => Some(identity),
+            Some(Err(error)) => {
+                tracing::info!(reason = %error, code = error.code(), "client certificate names no principal");
+                return Err(Refusal::error(
+                    StatusCode::UNAUTHORIZED,
+                    "authz::proxy::client_certificate",
+                    "the client certificate names no principal",
+                ));
+            }
+        },
+        Err(error) => {
+            tracing::info!(reason = %error, "credential rejected");
+            // The client reads a fixed sentence; the audit line the precise failure
+            // (`missing claim `tenant``, `token expired`).
+            return Err(Refusal {
+                detail: Some(error.to_string()),
+                ..Refusal::error(
+                    StatusCode::UNAUTHORIZED,
+                    error.code(),
+                    error.client_message(),
+                )
+            });
+        }
+    };
+    match (identity, &state.config.proxy.anonymous) {
+        (Some(identity), _) => Ok(Principal::Verified(identity)),
+        (None, Some(_)) => Ok(Principal::Anonymous),
+        (None, None) => Err(Refusal::error(
+            StatusCode::UNAUTHORIZED,
+            "authz::proxy::no_credentials",
+            "credentials are required",
+        )),
+    }
+}
+
+/// Step 3: Route: the route the method and path match, in every reading a server may give the path;
+/// its action and resource.
+fn route(
+    snapshot: &Arc<Snapshot>,
+    method: &str,
+    normalized: &Normalized,
+    label: &mut Option<Arc<str>>,
+) -> Result<Routed, Refusal> {
+    let segments: Vec<&str> = normalized.segments();
+    let routes = &snapshot.program.routes;
+    let Some(found) = routes.find(method, &segments) else {
+        return Err(Refusal::error(
+            StatusCode::FORBIDDEN,
+            "authz::proxy::no_route",
+            "no route matches this request",
+        ));
+    };
+    if !routes_alike_in_every_reading(routes, method, normalized, found) {
+        return Err(Refusal::error(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::ambiguous_path",
+            "the path routes differently once Unicode-normalized or case-folded, as some servers read it",
+        ));
+    }
+    *label = Some(route_label(snapshot, found.route));
+    let Some(action) = snapshot.program.schema.action_index(found.route.action.id) else {
+        return Err(internal("a route names an action the schema does not have"));
+    };
+    Ok(Routed {
+        snapshot: Arc::clone(snapshot),
+        action,
+        resource_type: found.route.resource_type,
+        resource_id: found.resource_id.into(),
+    })
+}
+
+/// The refusal of a request the schema does not describe: fail closed.
+fn invalid_request(errors: &[AuditError]) -> Refusal {
+    let detail: Vec<String> = errors
+        .iter()
+        .map(|error| match &error.at {
+            Some(at) => format!("{at}: {}", error.message),
+            None => error.message.clone(),
+        })
+        .collect();
+    tracing::info!(errors = ?detail, "the request does not fit the schema; denied");
+    Refusal::error(
+        StatusCode::FORBIDDEN,
+        "authz::proxy::invalid_request",
+        "the request cannot be authorized",
+    )
+}
+
+/// Step 4: The decision request: the route's action and resource, the principal (with the entity its
+/// credential defines, when it carries attributes), and the context the install-time plan reads
+/// from the request. Errors that make it invalid are recorded in `errors`.
+fn build_request(
+    anonymous: Option<&EntityRef>,
+    routed: &Routed,
+    principal: &Principal,
+    inputs: &Inputs<'_>,
+    errors: &mut Vec<AuditError>,
+) -> Result<DecisionRequest, Refusal> {
+    let snapshot = &*routed.snapshot;
+    let Some(plan) = snapshot.derived::<ProxyPlan>() else {
+        return Err(internal(
+            "the policy set was installed without the proxy's plan",
+        ));
+    };
+    let schema = &snapshot.program.schema;
+    let Some(action) = schema.actions.get(routed.action) else {
+        return Err(internal("the routed action is not in the schema"));
+    };
+    let (principal_type, principal_id, prepared) = match principal {
+        Principal::Verified(identity) => (
+            &*identity.principal_type,
+            &*identity.principal_id,
+            identity.prepared_entity.as_ref(),
+        ),
+        Principal::Anonymous => match anonymous {
+            Some(anonymous) => (anonymous.ty.as_str(), anonymous.id.as_str(), None),
+            None => return Err(internal("an anonymous principal without `anonymous`")),
+        },
+    };
+    let mut builder = RequestBuilder::new(&snapshot.program, &snapshot.store);
+    let Some(ty) = schema
+        .type_id(principal_type)
+        .filter(|ty| *ty != schema.action_type)
+    else {
+        errors.push(AuditError {
+            code: Cow::Borrowed("authz::request::unknown_type"),
+            message: format!("unknown entity type `{principal_type}`"),
+            at: Some("principal.type".to_string()),
+        });
+        return Err(invalid_request(errors));
+    };
+    let principal_uid = builder.entity(ty, principal_id);
+    let resource_uid = builder.entity(routed.resource_type, &routed.resource_id);
+    let context = match plan.context.build(routed.action, &mut builder, inputs) {
         Ok(context) => context,
-        Err(ambiguous) => {
-            let (response, mut verdict) = refuse(
+        Err(ContextError::Ambiguous(ambiguous)) => {
+            return Err(Refusal::error(
                 StatusCode::BAD_REQUEST,
                 ambiguous.code(),
-                &ambiguous.to_string(),
-            );
-            verdict.principal = principal;
-            verdict.action = json!(action);
-            verdict.resource = resource;
-            return (response, verdict);
+                ambiguous.to_string(),
+            ))
         }
-    };
-    let mut decision_request = json!({
-        "principal": principal,
-        "action": action,
-        "resource": resource,
-        "context": context,
-    });
-    // A token that carries attributes defines its principal for this request (the entity it
-    // describes replaces a stored one); a token without mapped attributes names a stored entity.
-    let carries_attributes = identity
-        .as_ref()
-        .and_then(|identity| identity.entity.get("attrs"))
-        .and_then(Json::as_object)
-        .is_some_and(|attrs| !attrs.is_empty());
-    if let (true, Some(identity), Some(object)) = (
-        carries_attributes,
-        &identity,
-        decision_request.as_object_mut(),
-    ) {
-        object.insert("entities".to_string(), json!([identity.entity]));
-    }
-    let loaded = match authz_runtime::json::load_request_value(
-        &snapshot.program,
-        &snapshot.store,
-        &decision_request,
-    ) {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            // Fail closed: a request the schema does not describe is denied.
-            let detail: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            tracing::info!(errors = ?detail, "the request does not fit the schema; denied");
-            let (response, mut verdict) = refuse(
-                StatusCode::FORBIDDEN,
-                "authz::proxy::invalid_request",
-                "the request cannot be authorized",
-            );
-            verdict.principal = take(&mut decision_request, "principal");
-            verdict.action = json!(action);
-            verdict.resource = take(&mut decision_request, "resource");
-            verdict.errors = json!(detail);
-            return (response, verdict);
+        Err(ContextError::Invalid(error)) => {
+            errors.push(AuditError::from_request(error));
+            return Err(invalid_request(errors));
         }
+        Err(ContextError::Internal(detail)) => return Err(internal(detail)),
     };
+    let entities = match prepared {
+        None => Vec::new(),
+        Some(prepared) => builder.entities(prepared).map_err(|found| {
+            errors.extend(found.into_iter().map(AuditError::from_request));
+            invalid_request(errors)
+        })?,
+    };
+    builder
+        .finish(principal_uid, action, resource_uid, context, entities)
+        .map_err(|found| {
+            errors.extend(found.into_iter().map(AuditError::from_request));
+            invalid_request(errors)
+        })
+}
+
+/// One limit that applies to an allowed request: the limit's name and the key it counts.
+struct Obligation {
+    limit: String,
+    key: String,
+}
+
+/// Step 5: Decide. A denial is a refusal with the `@reason`s of the forbids that denied; an allowed
+/// request gives the limits that apply to it.
+fn decide_request(state: &ProxyState, verdict: &mut Verdict) -> Result<Vec<Obligation>, Refusal> {
+    let (Some(routed), Some(request)) = (&verdict.routed, &verdict.request) else {
+        return Err(internal("deciding a request that was not built"));
+    };
+    let snapshot = &*routed.snapshot;
     let deciding = Instant::now();
-    let mut explained = SCRATCH.with(|cell| {
+    let mut reasons = Vec::new();
+    let mut obligations = Vec::new();
+    let allowed = SCRATCH.with(|cell| {
         let mut buffers = cell.borrow_mut();
         let (scratch, decision) = &mut *buffers;
         decide(
             &snapshot.program,
             &snapshot.store,
-            &loaded,
+            request,
             scratch,
             decision,
         );
-        let counter = if decision.allow {
-            &state.app.metrics.allowed
+        let metrics = &state.app.metrics;
+        if decision.allow {
+            metrics.allowed.inc();
         } else {
-            &state.app.metrics.denied
-        };
-        counter.inc();
-        state
-            .app
-            .metrics
-            .observe_latency(u64::try_from(deciding.elapsed().as_micros()).unwrap_or(u64::MAX));
-        Namer {
+            metrics.denied.inc();
+        }
+        metrics.observe_latency(u64::try_from(deciding.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let namer = Namer {
             program: &snapshot.program,
             store: &snapshot.store,
-            request: &loaded,
-        }
-        .decision_json(decision)
-    });
-    let mut verdict = Verdict {
-        status: 200,
-        decision: "allow",
-        principal: take(&mut decision_request, "principal"),
-        action: json!(action),
-        resource: take(&mut decision_request, "resource"),
-        context: take(&mut decision_request, "context"),
-        principal_entity: match take(&mut decision_request, "entities") {
-            Json::Array(mut entities) if !entities.is_empty() => entities.swap_remove(0),
-            _ => Json::Null,
-        },
-        policies: take(&mut explained, "policies"),
-        reasons: json!([]),
-        errors: take(&mut explained, "errors"),
-        reason: None,
-        code: None,
-        route: Some(route_label),
-        upstream: None,
-    };
-    if explained.get("decision").and_then(Json::as_str) != Some("allow") {
-        let reasons = match take(&mut explained, "reasons") {
-            Json::Null => json!([]),
-            reasons => reasons,
+            request,
         };
-        verdict.status = 403;
-        verdict.decision = "deny";
-        let texts: Vec<&str> = reasons
-            .as_array()
-            .map(|reasons| reasons.iter().filter_map(Json::as_str).collect())
-            .unwrap_or_default();
-        if !texts.is_empty() {
-            verdict.reason = Some(texts.join("; "));
+        verdict.determining.extend_from_slice(&decision.determining);
+        verdict
+            .errors
+            .extend(namer.errors(decision).map(|(origin, error)| AuditError {
+                code: Cow::Borrowed(error.code()),
+                message: namer.error(error),
+                at: Some(match origin {
+                    ErrorOrigin::Policy(id) => format!("policy:{id}"),
+                    ErrorOrigin::Limit(name) => format!("limit:{name}"),
+                }),
+            }));
+        if decision.allow {
+            obligations.extend(namer.obligations(decision).map(|(limit, key)| Obligation {
+                limit: limit.name.clone(),
+                key,
+            }));
+        } else {
+            reasons.extend(namer.reasons(decision).map(str::to_string));
         }
-        verdict.reasons = reasons.clone();
-        let body = json!({ "decision": "deny", "reasons": reasons });
-        return (json_response(StatusCode::FORBIDDEN, &body), verdict);
+        decision.allow
+    });
+    if !allowed {
+        return Err(Refusal {
+            status: StatusCode::FORBIDDEN,
+            decision: "deny",
+            says: Says::Denied { reasons },
+            detail: None,
+            headers: Vec::new(),
+            close: false,
+        });
     }
+    verdict.decision = "allow";
+    Ok(obligations)
+}
 
-    // 5. Limit.
-    let limit = match enforce_limits(state, &snapshot, &explained).await {
+/// Step 6: Limit: counts the request against the limits that apply to it. Gives the tightest limit's
+/// state for the rate limit headers; an exhausted limit, or limits that cannot be counted
+/// (Redis unavailable), refuse the request.
+async fn enforce_limits(
+    state: &ProxyState,
+    snapshot: &Snapshot,
+    obligations: &[Obligation],
+) -> Result<Option<limits::Verdict>, Refusal> {
+    if obligations.is_empty() {
+        return Ok(None);
+    }
+    let borrowed: Vec<limits::Obligation<'_>> = obligations
+        .iter()
+        .map(|obligation| limits::Obligation {
+            limit: &obligation.limit,
+            key: &obligation.key,
+        })
+        .collect();
+    let counted = match &state.shared_limits {
+        Some(shared) => {
+            let declared: Vec<Declared<'_>> = snapshot
+                .program
+                .limits
+                .iter()
+                .map(|limit| Declared {
+                    name: &limit.name,
+                    count: limit.count,
+                    period_seconds: limit.period_seconds,
+                })
+                .collect();
+            shared.check(&declared, &borrowed).await
+        }
+        None => match snapshot.derived::<ProxyPlan>() {
+            Some(plan) => Ok(plan.limiters.check(&borrowed)),
+            None => {
+                return Err(internal(
+                    "the policy set was installed without its limiters",
+                ))
+            }
+        },
+    };
+    let limit = match counted {
         Ok(limit) => limit,
         Err(Unavailable) => {
             // In `ext_authz` mode `gateway_status` makes this a 403: gateways treat a 5xx from
             // their authorization service as a failure that `failure_mode_allow` may let through.
-            let status = StatusCode::SERVICE_UNAVAILABLE;
-            verdict.status = status.as_u16();
-            verdict.decision = "limited";
-            verdict.reason = Some("rate limits unavailable".to_string());
-            let body = json!({ "decision": "deny", "reasons": ["rate limits are unavailable; try again shortly"] });
-            let mut response = json_response(status, &body);
-            response
-                .headers_mut()
-                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return (response, verdict);
+            return Err(Refusal {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                decision: "limited",
+                says: Says::Denied {
+                    reasons: vec!["rate limits are unavailable; try again shortly".to_string()],
+                },
+                detail: Some("rate limits unavailable".to_string()),
+                headers: vec![(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"))],
+                close: false,
+            });
         }
     };
-    if let Some(limit) = &limit {
-        if !limit.allowed {
-            state
-                .app
-                .metrics
-                .limit_hits
-                .get_or_create(&LimitLabel {
-                    limit: limit.limit.to_string(),
-                })
-                .inc();
-            verdict.status = 429;
-            verdict.decision = "limited";
-            verdict.reason = Some(format!("limit `{}`", limit.limit));
-            let body = json!({ "decision": "deny", "reasons": [format!("rate limit `{}` exceeded", limit.limit)] });
-            let mut response = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
-            rate_limit_headers(response.headers_mut(), limit);
-            return (response, verdict);
-        }
+    if let Some(limit) = limit.as_ref().filter(|limit| !limit.allowed) {
+        state
+            .app
+            .metrics
+            .limit_hits
+            .get_or_create(&LimitLabel {
+                limit: limit.limit.to_string(),
+            })
+            .inc();
+        return Err(Refusal {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            decision: "limited",
+            says: Says::Denied {
+                reasons: vec![format!("rate limit `{}` exceeded", limit.limit)],
+            },
+            detail: Some(format!("limit `{}`", limit.limit)),
+            headers: rate_limit_headers(limit),
+            close: false,
+        });
     }
+    Ok(limit)
+}
 
-    // 6. Rewrite headers: set identity headers only from verified identity; the verified
-    // credential itself goes no further unless its source says so.
-    if let Some(identity) = &identity {
+/// Step 7: Rewrite headers: identity headers only from verified identity; the verified credential
+/// itself goes no further unless its source says so; `[upstream_headers]` from the identity and
+/// the principal as the decision saw it.
+fn rewrite_headers(
+    state: &ProxyState,
+    headers: &mut hyper::HeaderMap,
+    principal: &Principal,
+    verdict: &Verdict,
+) {
+    let identity = match principal {
+        Principal::Verified(identity) => Some(&**identity),
+        Principal::Anonymous => None,
+    };
+    if let Some(identity) = identity {
         if !identity.forward_credential {
-            request.headers_mut().remove(hyper::header::AUTHORIZATION);
+            headers.remove(hyper::header::AUTHORIZATION);
             if let Some(header) = state.authenticator.api_key_header() {
-                request.headers_mut().remove(header);
+                headers.remove(header);
             }
         }
         for (name, value) in &identity.headers {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                request.headers_mut().insert(name, value);
-            }
+            headers.insert(name.clone(), value.clone());
         }
     }
-    state.upstream_headers.apply(
-        request.headers_mut(),
-        identity.as_ref(),
-        &Namer {
-            program: &snapshot.program,
-            store: &snapshot.store,
-            request: &loaded,
-        },
-        loaded.principal,
-    );
-
-    if ext_authz {
-        let mut response = json_response(StatusCode::OK, &json!({ "decision": "allow" }));
-        if let Err(detail) = assert_identity(
-            state,
-            response.headers_mut(),
-            &identity,
-            &verdict,
-            &action,
-            (&method, &normalized, None),
-        ) {
-            return cannot_assert(&detail, verdict);
-        }
-        for (name, value) in request.headers() {
-            let mapped = state
-                .upstream_headers
-                .names()
-                .any(|mapped| mapped == name.as_str());
-            if mapped
-                || name
-                    .as_str()
-                    .starts_with(&state.config.proxy.identity_header_prefix)
-            {
-                response.headers_mut().insert(name.clone(), value.clone());
-            }
-        }
-        if let Some(limit) = &limit {
-            rate_limit_headers(response.headers_mut(), limit);
-        }
-        return (response, verdict);
+    if let (Some(routed), Some(request)) = (&verdict.routed, &verdict.request) {
+        state.upstream_headers.apply(
+            headers,
+            identity,
+            &Namer {
+                program: &routed.snapshot.program,
+                store: &routed.snapshot.store,
+                request,
+            },
+            request.principal,
+        );
     }
+}
 
-    // 7. Forward.
+/// Step 8a: In `ext_authz` mode: the allow answer, carrying the identity headers (and the assertion)
+/// for the gateway to add to the request it forwards.
+fn allow_at_gateway(
+    exchange: &Exchange<'_>,
+    request: &Request<Incoming>,
+    principal: &Principal,
+    verdict: &Verdict,
+    (method, normalized): (&str, &Normalized),
+    limit: Option<limits::Verdict>,
+) -> Result<Response<ProxyBody>, Refusal> {
+    let state = exchange.state;
+    let mut body = String::from("{\"decision\":\"allow\",\"request_id\":");
+    write_json_string(&mut body, exchange.request_id);
+    body.push('}');
+    let mut response = json_response(StatusCode::OK, body);
+    assert_identity(
+        state,
+        response.headers_mut(),
+        principal,
+        verdict,
+        (method, normalized, None),
+    )?;
+    let prefix = &state.config.proxy.identity_header_prefix;
+    for (name, value) in request.headers() {
+        let mapped = state
+            .upstream_headers
+            .names()
+            .any(|mapped| mapped == name.as_str());
+        if mapped || name.as_str().starts_with(prefix.as_str()) {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    if let Some(limit) = &limit {
+        for (name, value) in rate_limit_headers(limit) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Step 8b: Forward to the upstream with the longest matching prefix; its answer is the response.
+async fn forward_request(
+    exchange: &Exchange<'_>,
+    mut request: Request<Incoming>,
+    principal: &Principal,
+    verdict: &mut Verdict,
+    (method, normalized): (&str, &Normalized),
+    limit: Option<limits::Verdict>,
+) -> Result<Response<ProxyBody>, Refusal> {
+    let state = exchange.state;
     let Some((_, base, name)) = state
         .upstreams
         .iter()
         .find(|(prefix, _, _)| path_has_prefix(normalized.path(), prefix))
     else {
-        verdict.status = 502;
-        return (
-            json_response(
-                StatusCode::BAD_GATEWAY,
-                &json!({ "error": { "code": "authz::proxy::no_upstream", "message": "no upstream serves this path" } }),
-            ),
-            verdict,
-        );
+        return Err(Refusal::upstream(
+            StatusCode::BAD_GATEWAY,
+            "authz::proxy::no_upstream",
+            "no upstream serves this path",
+        ));
     };
-    let uri = format!("{base}{}", normalized.path_and_query());
-    let Ok(uri) = uri.parse::<hyper::Uri>() else {
-        verdict.status = 502;
-        return (
-            json_response(
-                StatusCode::BAD_GATEWAY,
-                &json!({ "error": { "code": "authz::proxy::upstream", "message": "bad gateway" } }),
-            ),
-            verdict,
-        );
+    let Ok(uri) = format!("{base}{}", normalized.path_and_query()).parse::<hyper::Uri>() else {
+        return Err(Refusal::upstream(
+            StatusCode::BAD_GATEWAY,
+            "authz::proxy::upstream",
+            "bad gateway",
+        ));
     };
-    if let Err(detail) = assert_identity(
+    assert_identity(
         state,
         request.headers_mut(),
-        &identity,
-        &verdict,
-        &action,
-        (&method, &normalized, Some(&**name)),
-    ) {
-        return cannot_assert(&detail, verdict);
-    }
+        principal,
+        verdict,
+        (method, normalized, Some(&**name)),
+    )?;
     *request.uri_mut() = uri;
     *request.version_mut() = hyper::Version::HTTP_11;
     let timeout = Duration::from_millis(state.config.proxy.upstream_timeout_ms);
@@ -747,109 +1217,119 @@ async fn pipeline(
     match forwarded {
         Ok(mut response) => {
             if let Some(limit) = &limit {
-                rate_limit_headers(response.headers_mut(), limit);
+                for (name, value) in rate_limit_headers(limit) {
+                    response.headers_mut().insert(name, value);
+                }
             }
             verdict.status = response.status().as_u16();
-            (response, verdict)
+            Ok(response)
         }
         Err(ForwardError::Timeout) => {
             tracing::warn!(upstream = %name, "upstream timed out");
-            verdict.status = 504;
-            (
-                json_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &json!({ "error": { "code": "authz::proxy::upstream_timeout", "message": "the upstream did not answer in time" } }),
-                ),
-                verdict,
-            )
+            Err(Refusal::upstream(
+                StatusCode::GATEWAY_TIMEOUT,
+                "authz::proxy::upstream_timeout",
+                "the upstream did not answer in time",
+            ))
         }
-        Err(ForwardError::ClientStalled) => {
-            verdict.status = 408;
-            verdict.reason = Some("the client stalled while sending its body".to_string());
-            let mut response = json_response(
+        Err(ForwardError::ClientStalled) => Err(Refusal {
+            detail: Some("the client stalled while sending its body".to_string()),
+            ..Refusal::upstream(
                 StatusCode::REQUEST_TIMEOUT,
-                &json!({ "error": { "code": "authz::proxy::request_timeout", "message": "the request body did not arrive in time" } }),
-            );
-            response
-                .headers_mut()
-                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-            (response, verdict)
-        }
+                "authz::proxy::request_timeout",
+                "the request body did not arrive in time",
+            )
+            .closing()
+        }),
         Err(ForwardError::InvalidBody(detail)) => {
             tracing::info!(%detail, "the client's body is not validly framed");
-            verdict.status = 400;
-            verdict.code = Some("authz::proxy::invalid_body".to_string());
-            verdict.reason = Some("the request body is not validly framed".to_string());
-            let mut response = json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({ "error": { "code": "authz::proxy::invalid_body", "message": "the request body is not validly framed" } }),
-            );
-            response
-                .headers_mut()
-                .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-            (response, verdict)
+            Err(Refusal {
+                detail: Some("the request body is not validly framed".to_string()),
+                ..Refusal::upstream(
+                    StatusCode::BAD_REQUEST,
+                    "authz::proxy::invalid_body",
+                    "the request body is not validly framed",
+                )
+                .closing()
+            })
         }
         Err(ForwardError::Unavailable(detail)) => {
             tracing::warn!(upstream = %name, %detail, "upstream unavailable");
-            verdict.status = 502;
-            (
-                json_response(
-                    StatusCode::BAD_GATEWAY,
-                    &json!({ "error": { "code": "authz::proxy::upstream_unavailable", "message": "the upstream is unavailable" } }),
-                ),
-                verdict,
-            )
+            Err(Refusal::upstream(
+                StatusCode::BAD_GATEWAY,
+                "authz::proxy::upstream_unavailable",
+                "the upstream is unavailable",
+            ))
         }
     }
 }
 
 /// Adds the signed identity assertion to `headers` when one is configured: for an allowed
-/// request, about to be forwarded to `upstream` (or answered 200 in `ext_authz` mode).
+/// request, about to be forwarded to `upstream` (or answered 200 in `ext_authz` mode). Signing
+/// that fails although the key signed at start refuses the request: nothing is forwarded
+/// unvouched.
 fn assert_identity(
     state: &ProxyState,
     headers: &mut hyper::HeaderMap,
-    identity: &Option<super::identity::Identity>,
+    principal: &Principal,
     verdict: &Verdict,
-    action: &str,
-    (method, normalized, upstream): (&str, &normalize::Normalized, Option<&str>),
-) -> Result<(), String> {
+    (method, normalized, upstream): (&str, &Normalized, Option<&str>),
+) -> Result<(), Refusal> {
     let Some(signer) = &state.assertion else {
         return Ok(());
     };
-    let auth = identity.as_ref().and_then(|identity| {
-        identity
-            .headers
-            .iter()
-            .find(|(name, _)| name == AUTH_METHOD_HEADER)
-            .map(|(_, value)| value.as_str())
+    let Some(routed) = &verdict.routed else {
+        return Err(internal(
+            "asserting the identity of a request that was not routed",
+        ));
+    };
+    let (principal_json, auth) = match principal {
+        Principal::Verified(identity) => (identity.principal.clone(), Some(identity.method)),
+        Principal::Anonymous => (
+            state.config.proxy.anonymous.as_ref().map_or(
+                serde_json::Value::Null,
+                |anonymous| serde_json::json!({ "type": anonymous.ty, "id": anonymous.id }),
+            ),
+            None,
+        ),
+    };
+    let resource = serde_json::json!({
+        "type": routed.resource_type_name(),
+        "id": &*routed.resource_id,
     });
-    let value = signer.sign(&Asserted {
-        principal: &verdict.principal,
-        auth,
-        action,
-        resource: &verdict.resource,
-        policies: &verdict.policies,
-        method,
-        path: normalized.path(),
-        query: normalized.query().unwrap_or(""),
-        upstream,
-    })?;
+    let policies = serde_json::Value::Array(
+        verdict
+            .determining
+            .iter()
+            .filter_map(|index| routed.snapshot.program.policies.get(*index as usize))
+            .map(|policy| serde_json::Value::String(policy.id.clone()))
+            .collect(),
+    );
+    let value = signer
+        .sign(&Asserted {
+            principal: &principal_json,
+            auth,
+            action: routed.action_name(),
+            resource: &resource,
+            policies: &policies,
+            method,
+            path: normalized.path(),
+            query: normalized.query().unwrap_or(""),
+            upstream,
+        })
+        .map_err(|detail| {
+            tracing::error!(%detail, "cannot sign the identity assertion");
+            Refusal {
+                detail: Some("cannot sign the identity assertion".to_string()),
+                ..Refusal::upstream(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "authz::proxy::internal",
+                    "internal error",
+                )
+            }
+        })?;
     headers.insert(signer.header_name().clone(), value);
     Ok(())
-}
-
-/// Signing failed although the key signed at start: nothing is forwarded unvouched.
-fn cannot_assert(detail: &str, mut verdict: Verdict) -> (Response<ProxyBody>, Verdict) {
-    tracing::error!(%detail, "cannot sign the identity assertion");
-    verdict.status = 500;
-    verdict.reason = Some("cannot sign the identity assertion".to_string());
-    (
-        json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &json!({ "error": { "code": "authz::proxy::internal", "message": "internal error" } }),
-        ),
-        verdict,
-    )
 }
 
 /// The headers in which gateways name the original request in `ext_authz` mode.
@@ -927,234 +1407,6 @@ fn path_has_prefix(path: &str, prefix: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// What the context sources read: the request as normalized and cleaned.
-struct Inputs<'a> {
-    method: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-    headers: &'a hyper::HeaderMap,
-    client_ip: IpAddr,
-}
-
-/// A context source that the request answers in more than one way.
-#[derive(Debug, thiserror::Error)]
-enum Ambiguous {
-    /// A query parameter the policy reads, repeated or spelt so that servers read it apart.
-    #[error("the query parameter `{0}` is repeated or ambiguous (read by the policy)")]
-    Query(String),
-    /// A header the policy reads, repeated or spelt so that servers read it apart.
-    #[error("the header `{0}` is repeated or ambiguous (read by the policy)")]
-    Header(String),
-}
-
-impl Ambiguous {
-    fn code(&self) -> &'static str {
-        match self {
-            Ambiguous::Query(_) => "authz::proxy::ambiguous_query",
-            Ambiguous::Header(_) => "authz::proxy::ambiguous_header",
-        }
-    }
-}
-
-/// The decision context for `action`: every field of its context type that the configuration maps
-/// to a source (`field` or, inside a record, `field.sub`), typed per the schema. Fields that cannot
-/// be filled are left out (the request then fails validation and is denied: fail closed); a
-/// source the request answers ambiguously refuses it.
-fn context(
-    state: &ProxyState,
-    snapshot: &Snapshot,
-    action: &str,
-    inputs: &Inputs<'_>,
-) -> Result<Json, Ambiguous> {
-    let schema = &snapshot.program.schema;
-    let layout = snapshot
-        .store
-        .interner
-        .get(action)
-        .and_then(|sym| schema.action(sym))
-        .and_then(|def| schema.layout(def.context));
-    let Some(layout) = layout else {
-        return Ok(Json::Object(serde_json::Map::new()));
-    };
-    let source = |source: &str| -> Result<Option<String>, Ambiguous> {
-        Ok(match source {
-            "client_ip" => Some(headers::canonical_ip(inputs.client_ip).to_string()),
-            "method" => Some(inputs.method.to_string()),
-            "path" => Some(inputs.path.to_string()),
-            other => {
-                if let Some(header) = other.strip_prefix("header:") {
-                    header_value(inputs.headers, header)?
-                } else if let Some(name) = other.strip_prefix("query:") {
-                    match inputs.query {
-                        Some(query) => query_value(query, name)?,
-                        None => None,
-                    }
-                } else {
-                    None
-                }
-            }
-        })
-    };
-    record(state, schema, layout, "", &source, 0)
-}
-
-/// The fields of one record layout that the configuration maps, under the dotted `prefix`.
-fn record(
-    state: &ProxyState,
-    schema: &authz_runtime::schema::Schema,
-    layout: &authz_runtime::schema::Layout,
-    prefix: &str,
-    source: &dyn Fn(&str) -> Result<Option<String>, Ambiguous>,
-    depth: usize,
-) -> Result<Json, Ambiguous> {
-    let mut out = serde_json::Map::new();
-    for field in &layout.fields {
-        let name = schema.attr_name(field.attr);
-        let key = format!("{prefix}{name}");
-        let value = match &field.ty {
-            ValueType::Record(inner) if depth < 4 => match schema.layout(*inner) {
-                Some(inner) => Some(record(
-                    state,
-                    schema,
-                    inner,
-                    &format!("{key}."),
-                    source,
-                    depth + 1,
-                )?)
-                .filter(|value| value.as_object().is_some_and(|fields| !fields.is_empty())),
-                None => None,
-            },
-            ty => match state.config.context.get(&key) {
-                Some(from) => source(from)?.and_then(|text| typed(ty, text)),
-                None => None,
-            },
-        };
-        if let Some(value) = value {
-            out.insert(name.to_string(), value);
-        }
-    }
-    Ok(Json::Object(out))
-}
-
-/// A header or query value read as the schema's type: exactly as sent (no trimming), so that
-/// the upstream's parser reads the same value or none.
-fn typed(ty: &ValueType, text: String) -> Option<Json> {
-    match ty {
-        ValueType::Long => {
-            let digits = text.strip_prefix('-').unwrap_or(&text);
-            if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-                return None;
-            }
-            text.parse::<i64>().ok().map(Json::from)
-        }
-        ValueType::Bool => match text.as_str() {
-            "true" | "1" => Some(Json::Bool(true)),
-            "false" | "0" => Some(Json::Bool(false)),
-            _ => None,
-        },
-        ValueType::String | ValueType::Ip | ValueType::Timestamp | ValueType::Duration => {
-            Some(Json::String(text))
-        }
-        _ => None,
-    }
-}
-
-/// The one value of header `name`: `None` when absent; ambiguous when it is repeated, or sent
-/// only in a spelling (`x_mfa`, `X.Mfa`) that servers folding `_` and `.` read as `name`.
-fn header_value(headers: &hyper::HeaderMap, name: &str) -> Result<Option<String>, Ambiguous> {
-    let ambiguous = || Ambiguous::Header(name.to_string());
-    let mut found: Option<&HeaderValue> = None;
-    let mut count = 0usize;
-    for (header, value) in headers {
-        if !headers::same_name(header.as_str(), name) {
-            continue;
-        }
-        count += 1;
-        if !header.as_str().eq_ignore_ascii_case(name) || count > 1 {
-            return Err(ambiguous());
-        }
-        found = Some(value);
-    }
-    match found {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|text| Some(text.to_string()))
-            .map_err(|_| ambiguous()),
-    }
-}
-
-/// The one value of query parameter `name`, decoded as `application/x-www-form-urlencoded`.
-/// `None` when absent. Ambiguous when a server could read another value or several: the name
-/// appears more than once however spelt (decoded up to three times, in any case, with PHP's `.`
-/// and space for `_` and a `[]` suffix), appears only in such another spelling, the query uses
-/// `;` as a separator (which some servers split on), or the value still holds a percent escape
-/// once decoded (which a server decoding twice reads differently).
-fn query_value(query: &str, name: &str) -> Result<Option<String>, Ambiguous> {
-    let ambiguous = || Ambiguous::Query(name.to_string());
-    if query.contains(';') {
-        return Err(ambiguous());
-    }
-    let wanted = fold_parameter(name);
-    let mut found: Option<String> = None;
-    let mut count = 0usize;
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let mut spelling = key.into_owned();
-        let mut matched = None;
-        for level in 0..3 {
-            if fold_parameter(&spelling) == wanted {
-                matched = Some(level == 0 && spelling == name);
-                break;
-            }
-            let decoded = percent_decode(&spelling);
-            if decoded == spelling {
-                break;
-            }
-            spelling = decoded;
-        }
-        let Some(exact) = matched else {
-            continue;
-        };
-        count += 1;
-        if !exact || count > 1 || has_escape(&value) {
-            return Err(ambiguous());
-        }
-        found = Some(value.into_owned());
-    }
-    Ok(found)
-}
-
-/// A parameter name as lenient servers compare it: trimmed, lower-case, `.` and space as `_`,
-/// without a trailing `[...]`.
-fn fold_parameter(name: &str) -> String {
-    let name = match name.find('[') {
-        Some(start) if name.ends_with(']') => name.get(..start).unwrap_or(name),
-        _ => name,
-    };
-    name.trim()
-        .chars()
-        .map(|c| match c {
-            '.' | ' ' => '_',
-            other => other,
-        })
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// Percent-decodes text once (invalid escapes stay as they are; invalid UTF-8 is replaced).
-fn percent_decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-/// Whether text holds `%` followed by two hex digits.
-fn has_escape(text: &str) -> bool {
-    text.as_bytes().windows(3).any(
-        |window| matches!(window, [b'%', high, low] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit()),
-    )
-}
-
 /// Whether the path routes to the same route and resource under each other reading a server
 /// may apply to it: Unicode compatibility normalization (NFKC), which must not change the route
 /// nor the resource id, and case-insensitive routing, which must pick the same route.
@@ -1192,62 +1444,12 @@ fn has_case(text: &str) -> bool {
         .any(|c| c.is_uppercase() || (!c.is_ascii() && c.to_lowercase().ne(std::iter::once(c))))
 }
 
-/// Counts the request against the obligations of the decision.
-async fn enforce_limits(
-    state: &ProxyState,
-    snapshot: &Snapshot,
-    explained: &Json,
-) -> Result<Option<limits::Verdict>, Unavailable> {
-    let Some(obligations) = explained.get("obligations").and_then(Json::as_array) else {
-        return Ok(None);
-    };
-    if obligations.is_empty() {
-        return Ok(None);
-    }
-    let borrowed: Vec<limits::Obligation<'_>> = obligations
-        .iter()
-        .map(|o| limits::Obligation {
-            limit: o.get("limit").and_then(Json::as_str).unwrap_or(""),
-            key: o.get("key").and_then(Json::as_str).unwrap_or(""),
-        })
-        .collect();
-    if let Some(shared) = &state.shared_limits {
-        let declared: Vec<Declared<'_>> = snapshot
-            .program
-            .limits
-            .iter()
-            .map(|limit| Declared {
-                name: &limit.name,
-                count: limit.count,
-                period_seconds: limit.period_seconds,
-            })
-            .collect();
-        return shared.check(&declared, &borrowed).await;
-    }
-    let limiters = {
-        let Ok(mut current) = state.limiters.lock() else {
-            return Ok(None);
-        };
-        if current.0 != snapshot.generation {
-            let declared: Vec<(String, u64, u64)> = snapshot
-                .program
-                .limits
-                .iter()
-                .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
-                .collect();
-            let rebuilt = Limiters::new(&declared, Some(&current.1));
-            *current = (snapshot.generation, Arc::new(rebuilt));
-        }
-        current.1.clone()
-    };
-    Ok(limiters.check(&borrowed))
-}
-
-fn rate_limit_headers(headers: &mut hyper::HeaderMap, limit: &limits::Verdict) {
+/// The rate limit headers of the tightest limit that applies: `RateLimit-Limit`, `-Remaining`,
+/// `-Reset`, and `Retry-After` once it is exhausted.
+fn rate_limit_headers(limit: &limits::Verdict) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::with_capacity(4);
     let mut set = |name: &'static str, value: u64| {
-        if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
-            headers.insert(name, value);
-        }
+        headers.push((HeaderName::from_static(name), HeaderValue::from(value)));
     };
     set("ratelimit-limit", limit.count);
     set("ratelimit-remaining", limit.remaining);
@@ -1255,44 +1457,270 @@ fn rate_limit_headers(headers: &mut hyper::HeaderMap, limit: &limits::Verdict) {
     if !limit.allowed {
         set("retry-after", limit.retry_after.max(1));
     }
+    headers
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::host::state;
+    use crate::proxy::context_plan::ContextPlan;
+    use crate::proxy::identity::principal_entity;
+    use crate::proxy::limits::Limiters;
 
-    fn query(query: &str) -> Result<Option<String>, String> {
-        query_value(query, "amount").map_err(|ambiguous| ambiguous.code().to_string())
+    /// The shop example, installed with the context mapping of its `proxy.toml`.
+    fn shop() -> Arc<Snapshot> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/shop");
+        let mut snapshot = state::load(&dir, Some(&dir.join("entities.json"))).unwrap();
+        let mapping: BTreeMap<String, String> = [
+            ("mfa", "header:x-mfa"),
+            ("amount", "query:amount"),
+            ("client.ip", "client_ip"),
+            ("client.userAgent", "header:user-agent"),
+        ]
+        .into_iter()
+        .map(|(field, source)| (field.to_string(), source.to_string()))
+        .collect();
+        let plan = ProxyPlan {
+            context: ContextPlan::derive(&mapping, &snapshot.program.schema).unwrap(),
+            limiters: Arc::new(Limiters::new(&[], None)),
+        };
+        snapshot.derived = Some(Arc::new(plan));
+        Arc::new(snapshot)
     }
 
-    #[test]
-    fn a_query_parameter_is_read_once_decoded() {
-        assert_eq!(query("amount=100"), Ok(Some("100".to_string())));
-        assert_eq!(query("amou%6Et=100"), Ok(Some("100".to_string())));
-        assert_eq!(query("amount=1%30"), Ok(Some("10".to_string())));
-        assert_eq!(query("tag=a&tag=b"), Ok(None));
-        assert_eq!(query(""), Ok(None));
-    }
-
-    #[test]
-    fn a_query_parameter_a_server_could_read_otherwise_is_ambiguous() {
-        for text in [
-            "amount=100&amount=40000000",
-            "amount=100&AMOUNT=4",
-            "amount=100&amount[]=4",
-            "amount=100&amount%5B%5D=4",
-            "amount=100&amou%256Et=4",
-            "AMOUNT=100",
-            "amount=100;amount=4",
-            "amount=1%2530",
-            "amount=1&%20amount=2",
-            "amount=1&amount+=2",
-        ] {
-            assert_eq!(
-                query(text),
-                Err("authz::proxy::ambiguous_query".to_string()),
-                "{text}"
+    fn headers(pairs: &[(&str, &str)]) -> hyper::HeaderMap {
+        let mut map = hyper::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
             );
         }
+        map
+    }
+
+    fn code(refusal: &Refusal) -> String {
+        match &refusal.says {
+            Says::Error { code, .. } => code.to_string(),
+            Says::Failure { code, .. } => code.to_string(),
+            Says::Denied { reasons } => format!("denied {reasons:?}"),
+        }
+    }
+
+    fn get(target: &str) -> Result<(String, String), &'static str> {
+        Ok(("GET".to_string(), target.to_string()))
+    }
+
+    #[test]
+    fn normalize_gives_one_reading_of_the_target_or_refuses_it() {
+        let host = headers(&[("host", "shop.example")]);
+        let (method, normalized, name) = normalize_request(&host, get("/orders/./o-1")).unwrap();
+        assert_eq!(
+            (method.as_str(), normalized.path(), name.as_str()),
+            ("GET", "/orders/o-1", "shop.example")
+        );
+
+        let two_hosts = headers(&[("host", "a.example"), ("host", "b.example")]);
+        let refusal = normalize_request(&two_hosts, get("/")).unwrap_err();
+        assert_eq!(refusal.status, StatusCode::BAD_REQUEST);
+        assert!(
+            refusal.close,
+            "a request with two hosts ends the connection"
+        );
+
+        let refusal = normalize_request(&host, get("/orders/o-1?_method=DELETE")).unwrap_err();
+        assert_eq!(code(&refusal), "authz::proxy::method_override");
+        let refusal = normalize_request(&host, Err("x-original-uri")).unwrap_err();
+        assert_eq!(code(&refusal), "authz::proxy::ambiguous_original_request");
+    }
+
+    #[test]
+    fn route_gives_the_action_and_resource_or_refuses() {
+        let snapshot = shop();
+        let host = headers(&[("host", "shop.example")]);
+        let (method, normalized, _) = normalize_request(&host, get("/orders/o-100")).unwrap();
+        let mut label = None;
+        let routed = route(&snapshot, &method, &normalized, &mut label).unwrap();
+        assert_eq!(routed.action_name(), "readOrder");
+        assert_eq!(
+            (routed.resource_type_name(), &*routed.resource_id),
+            ("Order", "o-100")
+        );
+        assert_eq!(label.as_deref(), Some("GET /orders/{id}"));
+
+        let (method, normalized, _) = normalize_request(&host, get("/nowhere")).unwrap();
+        let refusal = route(&snapshot, &method, &normalized, &mut None).unwrap_err();
+        assert_eq!(
+            (refusal.status, code(&refusal)),
+            (StatusCode::FORBIDDEN, "authz::proxy::no_route".to_string())
+        );
+    }
+
+    fn routed(snapshot: &Arc<Snapshot>, method: &str, target: &str) -> Routed {
+        let host = headers(&[("host", "shop.example")]);
+        let original = Ok((method.to_string(), target.to_string()));
+        let (method, normalized, _) = normalize_request(&host, original).unwrap();
+        route(snapshot, &method, &normalized, &mut None).unwrap()
+    }
+
+    fn inputs<'a>(headers: &'a hyper::HeaderMap, query: Option<&'a str>) -> Inputs<'a> {
+        Inputs {
+            method: "POST",
+            path: "/orders/o-100/refunds",
+            query,
+            headers,
+            client_ip: "192.0.2.1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_decision_request_is_built_from_the_route_the_identity_and_the_plan() {
+        let snapshot = shop();
+        let refund = routed(&snapshot, "POST", "/orders/o-100/refunds?amount=5");
+        let carol = Principal::Verified(Arc::new(Identity::new(
+            principal_entity("User", "carol", serde_json::Map::new()),
+            "jwt",
+            None,
+        )));
+        let sent = headers(&[("x-mfa", "true"), ("user-agent", "t")]);
+        let mut errors = Vec::new();
+        let request = build_request(
+            None,
+            &refund,
+            &carol,
+            &inputs(&sent, Some("amount=5")),
+            &mut errors,
+        )
+        .unwrap();
+        assert!(errors.is_empty());
+        assert!(request.entities.is_none(), "carol is a stored entity");
+
+        // A missing field fails closed, and the audit line names it.
+        let refusal =
+            build_request(None, &refund, &carol, &inputs(&sent, None), &mut errors).unwrap_err();
+        assert_eq!(code(&refusal), "authz::proxy::invalid_request");
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].at.as_deref(), Some("context.amount"));
+
+        // An anonymous principal without `[proxy.anonymous]` is an internal error.
+        let refusal = build_request(
+            None,
+            &refund,
+            &Principal::Anonymous,
+            &inputs(&sent, Some("amount=5")),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert_eq!(refusal.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+        // A credential's attributes of the wrong type fail the request, naming the attribute.
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("tier".to_string(), serde_json::json!(7));
+        let typed_wrong = Principal::Verified(Arc::new(Identity::new(
+            principal_entity("User", "dave", attributes),
+            "jwt",
+            None,
+        )));
+        let mut errors = Vec::new();
+        let refusal = build_request(
+            None,
+            &refund,
+            &typed_wrong,
+            &inputs(&sent, Some("amount=5")),
+            &mut errors,
+        )
+        .unwrap_err();
+        assert_eq!(code(&refusal), "authz::proxy::invalid_request");
+        assert!(
+            errors
+                .iter()
+                .any(|error| error.at.as_deref() == Some("entities[0].attrs.tier")),
+            "{:?}",
+            errors.iter().map(|error| &error.at).collect::<Vec<_>>()
+        );
+    }
+
+    fn body(response: Response<ProxyBody>) -> serde_json::Value {
+        use std::future::Future as _;
+        // A body of the proxy's own is complete: collecting it is ready at once.
+        let mut collecting = std::pin::pin!(response.into_body().collect());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(Ok(collected)) = collecting.as_mut().poll(&mut context) else {
+            panic!("the body was not ready");
+        };
+        let bytes = collected.to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_refusal_answers_json_with_the_request_id_and_fills_the_verdict() {
+        let mut verdict = Verdict::new();
+        let refusal = Refusal {
+            detail: Some("missing claim `tenant`".to_string()),
+            ..Refusal::error(StatusCode::UNAUTHORIZED, "missing_claim", "invalid token")
+        };
+        let response = refusal.answer("req-1", &mut verdict);
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body(response),
+            serde_json::json!({"decision": "deny", "error": {"code": "missing_claim", "message": "invalid token"}, "request_id": "req-1"})
+        );
+        assert_eq!(
+            (
+                verdict.status,
+                verdict.decision,
+                verdict.code.as_deref(),
+                verdict.reason.as_deref()
+            ),
+            (
+                401,
+                "deny",
+                Some("missing_claim"),
+                Some("missing claim `tenant`")
+            )
+        );
+
+        let mut verdict = Verdict::new();
+        let denied = Refusal {
+            status: StatusCode::FORBIDDEN,
+            decision: "deny",
+            says: Says::Denied {
+                reasons: vec![
+                    "tenants are isolated".to_string(),
+                    "a \"quoted\" one".to_string(),
+                ],
+            },
+            detail: None,
+            headers: Vec::new(),
+            close: false,
+        };
+        let response = denied.answer("req-2", &mut verdict);
+        assert!(response.headers().get(hyper::header::CONNECTION).is_none());
+        assert_eq!(
+            body(response),
+            serde_json::json!({"decision": "deny", "reasons": ["tenants are isolated", "a \"quoted\" one"], "request_id": "req-2"})
+        );
+        assert_eq!(
+            verdict.reason.as_deref(),
+            Some("tenants are isolated; a \"quoted\" one")
+        );
+
+        let mut verdict = Verdict::new();
+        let closing = Refusal::upstream(
+            StatusCode::BAD_REQUEST,
+            "authz::proxy::invalid_body",
+            "the request body is not validly framed",
+        )
+        .closing();
+        let response = closing.answer("req-3", &mut verdict);
+        assert_eq!(response.headers()[hyper::header::CONNECTION], "close");
+        assert_eq!(
+            body(response),
+            serde_json::json!({"error": {"code": "authz::proxy::invalid_body", "message": "the request body is not validly framed"}, "request_id": "req-3"})
+        );
+        assert_eq!(verdict.decision, "allow");
     }
 }

@@ -1,7 +1,8 @@
-//! Checks the proxy's configuration against the policies' schema, whenever a policy set is
-//! installed: at start, and on every reload and policy write ([`ProxyFit`]), so that a set the
-//! proxy could not serve is refused like a set that fails to compile and the previous one keeps
-//! serving.
+//! Checks the proxy's configuration against the policies' schema, and derives what the proxy
+//! serves a set with ([`ProxyPlan`]: its context plan and rate limiters), whenever a policy set
+//! is installed: at start, and on every reload and policy write ([`ProxyFit::install`]), so that a
+//! set the proxy could not serve is refused like a set that fails to compile and the previous one
+//! keeps serving.
 //!
 //! Every principal type (of JWT issuers, API keys, mTLS, `anonymous`) must be an entity type, and
 //! every claim mapped to an attribute must exist on that type with a type a claim can carry.
@@ -11,12 +12,25 @@
 //! source can fill.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use authz_runtime::schema::{Schema, ValueType};
+
+use super::context_plan::ContextPlan;
+use super::limits::Limiters;
+use crate::host::state::Snapshot;
 
 use super::identity::config::{AttributeMapping, ClaimType};
 use super::identity::IdentityConfig;
 use super::upstream_headers::UpstreamHeaders;
+
+/// What the proxy derives from a policy set when it installs it, held with the set's snapshot.
+pub struct ProxyPlan {
+    /// How each action's context is filled from the HTTP request.
+    pub context: ContextPlan,
+    /// The set's rate limits, counting on from the previous set's for limits of the same name.
+    pub limiters: Arc<Limiters>,
+}
 
 /// What of the proxy's configuration depends on the schema, kept to check every new set.
 pub struct ProxyFit {
@@ -65,6 +79,32 @@ impl ProxyFit {
             upstream_headers,
             context,
         }
+    }
+
+    /// What the proxy serves `snapshot` with, when it can serve it; `previous` is the set being
+    /// served (`None` at start), whose limiters keep counting. The error names the key of the
+    /// configuration that does not fit.
+    pub fn install(
+        &self,
+        snapshot: &Snapshot,
+        previous: Option<&Snapshot>,
+    ) -> Result<ProxyPlan, String> {
+        let schema = &snapshot.program.schema;
+        self.check(schema)?;
+        let context = ContextPlan::derive(&self.context, schema)?;
+        let declared: Vec<(String, u64, u64)> = snapshot
+            .program
+            .limits
+            .iter()
+            .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
+            .collect();
+        let previous_limiters = previous
+            .and_then(Snapshot::derived::<ProxyPlan>)
+            .map(|plan| &*plan.limiters);
+        Ok(ProxyPlan {
+            context,
+            limiters: Arc::new(Limiters::new(&declared, previous_limiters)),
+        })
     }
 
     /// Whether the proxy, as configured and running, can serve a set with `schema`; the error

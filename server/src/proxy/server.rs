@@ -3,7 +3,7 @@
 //! requests in flight finish and flushes the audit log.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -16,7 +16,6 @@ use super::config::ProxyConfig;
 use super::framing::Watched;
 use super::headers::HeaderPolicy;
 use super::identity::{Authenticator, IDENTITY_HEADERS};
-use super::limits::Limiters;
 use super::pipeline::{self, Connection, ProxyState};
 use super::shared_limits::{OnError, SharedLimits};
 use super::upstream_headers::UpstreamHeaders;
@@ -56,7 +55,7 @@ pub fn run(args: &ProxyArgs) -> Outcome {
 }
 
 async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
-    let Some(initial) = startup::load_initial(&config.policies).await else {
+    let Some(mut initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
     };
     let written_identity = config.identity.clone();
@@ -139,9 +138,12 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         upstream_headers.clone(),
         config.context.clone(),
     );
-    if let Err(message) = fit.check(&initial.program.schema) {
-        eprintln!("error: invalid configuration: {message}");
-        return Outcome::Failure;
+    match fit.install(&initial, None) {
+        Ok(plan) => initial.derived = Some(Arc::new(plan)),
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return Outcome::Failure;
+        }
     }
     // Fetch every JWKS now rather than on the first request.
     authenticator.refresh_keys().await;
@@ -186,13 +188,6 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let declared: Vec<(String, u64, u64)> = initial
-        .program
-        .limits
-        .iter()
-        .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
-        .collect();
-    let limiters = Arc::new(Limiters::new(&declared, None));
     let admin_listener = match &config.admin {
         None => None,
         Some(admin) => match tokio::net::TcpListener::bind(admin.listen).await {
@@ -216,8 +211,10 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         decision_log: config.decision_log.clone(),
         log: config.log.clone(),
     };
-    let install_check: crate::host::state::InstallCheck =
-        Box::new(move |snapshot| fit.check(&snapshot.program.schema));
+    let install_check: crate::host::state::InstallCheck = Box::new(move |snapshot, previous| {
+        let plan = fit.install(snapshot, previous)?;
+        Ok(Some(Arc::new(plan) as crate::host::state::Derived))
+    });
     let remote_keys = authenticator.remote_keys();
     let redis = shared_limits
         .as_ref()
@@ -281,7 +278,6 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         upstream_headers,
         assertion,
         upstreams,
-        limiters: Mutex::new((1, limiters)),
         shared_limits,
     });
     // Idle limiter keys are forgotten once a minute, bounding memory.
@@ -289,8 +285,9 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            if let Ok(current) = sweeper.limiters.lock() {
-                current.1.retain_recent();
+            let snapshot = sweeper.app.snapshot.load();
+            if let Some(plan) = snapshot.derived::<super::schema_check::ProxyPlan>() {
+                plan.limiters.retain_recent();
             }
         }
     });

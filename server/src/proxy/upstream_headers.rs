@@ -23,7 +23,7 @@ use authz_runtime::value::EntityUid;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value as Json;
 
-use super::identity::{Identity, AUTH_METHOD_HEADER};
+use super::identity::Identity;
 
 /// Where one mapped header takes its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,13 +159,7 @@ impl UpstreamHeaders {
                     .and_then(|claims| claims.get("iss"))
                     .and_then(Json::as_str)
                     .map(|issuer| vec![issuer.to_string()]),
-                Source::Auth => identity.and_then(|identity| {
-                    identity
-                        .headers
-                        .iter()
-                        .find(|(header, _)| header == AUTH_METHOD_HEADER)
-                        .map(|(_, value)| vec![value.clone()])
-                }),
+                Source::Auth => identity.map(|identity| vec![identity.method.to_string()]),
             };
             match parts.and_then(|parts| HeaderValue::from_str(&encode(&parts)).ok()) {
                 Some(value) => {

@@ -139,8 +139,8 @@ async fn write(
         message: first_line(&message),
         details: diagnostics,
     };
-    let snapshot = compiled.map_err(rejected)?;
-    state.check_install(&snapshot).map_err(rejected)?;
+    let mut snapshot = compiled.map_err(rejected)?;
+    state.check_install(&mut snapshot).map_err(rejected)?;
     let path = dir.join(name);
     let persisted = match &text {
         Some(text) => persist(&path, text),

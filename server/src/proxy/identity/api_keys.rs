@@ -105,6 +105,14 @@ impl ApiKeyStore {
         })
     }
 
+    /// Whether the keys, once verified, are forwarded upstream (`forward_credentials`): set
+    /// once, when the store is built.
+    pub fn forward_credentials(&mut self, forward: bool) {
+        for identity in self.by_digest.values_mut() {
+            Arc::make_mut(identity).forward_credential = forward;
+        }
+    }
+
     /// The principal of a presented key, if the key is known.
     pub fn lookup(&self, presented: &str) -> Option<Arc<Identity>> {
         let digest = super::sha256(presented.as_bytes());

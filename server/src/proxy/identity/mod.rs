@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hyper::header::{HeaderMap, HeaderName, AUTHORIZATION};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Map, Value};
 
 pub use self::config::{ConfigError, IdentityConfig};
@@ -64,37 +64,85 @@ pub struct Identity {
     pub principal: Value,
     /// The principal as an entity: `{"type", "id", "attrs": {...}, "parents": []}`.
     pub entity: Value,
-    /// The identity headers to send upstream, lower-case names with header-safe values.
-    pub headers: Vec<(String, String)>,
+    /// The identity headers to send upstream, ready to insert (names lower-case, values
+    /// header-safe whatever the principal's id holds).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The kind of credential: `jwt`, `api-key` or `mtls`.
+    pub method: &'static str,
     /// The verified token's claims (JWT only), for the upstream header mapping.
     pub claims: Option<Arc<Map<String, Value>>>,
     /// Whether the credential that established this identity is forwarded upstream.
     pub forward_credential: bool,
+    /// The principal's type, as named in the configuration.
+    pub principal_type: Box<str>,
+    /// The principal's id.
+    pub principal_id: Box<str>,
+    /// The principal entity, parsed once for the decisions it takes part in, when the
+    /// credential carries attributes (it then defines the principal for the request; without
+    /// attributes the principal is a stored entity).
+    pub prepared_entity: Option<authz_runtime::json::PreparedEntities>,
 }
 
 impl Identity {
     /// The identity of a principal entity; `method` is `jwt`, `api-key` or `mtls`, `issuer`
     /// the JWT issuer.
-    pub fn new(entity: Value, method: &str, issuer: Option<&str>) -> Self {
+    pub fn new(entity: Value, method: &'static str, issuer: Option<&str>) -> Self {
         let principal_type = entity.get("type").cloned().unwrap_or(Value::Null);
         let id = entity.get("id").cloned().unwrap_or(Value::Null);
         // Written by hand so that `type` comes first whatever order serde_json keeps.
         let header = ascii_json(&format!("{{\"type\":{principal_type},\"id\":{id}}}"));
         let principal = json!({ "type": principal_type, "id": id });
-        let mut headers = vec![
-            (PRINCIPAL_HEADER.to_string(), header),
-            (AUTH_METHOD_HEADER.to_string(), method.to_string()),
+        let mut texts = vec![
+            (PRINCIPAL_HEADER, header),
+            (AUTH_METHOD_HEADER, method.to_string()),
         ];
         if let Some(issuer) = issuer {
-            headers.push((ISSUER_HEADER.to_string(), header_safe(issuer)));
+            texts.push((ISSUER_HEADER, header_safe(issuer)));
         }
+        // Both are made header-safe above, so neither conversion fails.
+        let headers = texts
+            .into_iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(&value).ok()?,
+                ))
+            })
+            .collect();
+        let carries_attributes = entity
+            .get("attrs")
+            .and_then(Value::as_object)
+            .is_some_and(|attrs| !attrs.is_empty());
+        // An entity that does not fit the request limits is left to fail the decision: the
+        // request then names the principal but cannot define it, and is denied.
+        let prepared_entity = carries_attributes
+            .then(|| {
+                authz_runtime::json::PreparedEntities::from_value(&Value::Array(vec![
+                    entity.clone()
+                ]))
+                .ok()
+            })
+            .flatten();
         Identity {
+            principal_type: principal_type.as_str().unwrap_or_default().into(),
+            principal_id: id.as_str().unwrap_or_default().into(),
             principal,
             entity,
             headers,
+            method,
             claims: None,
             forward_credential: false,
+            prepared_entity,
         }
+    }
+
+    /// The value of one of the identity headers, as text.
+    #[cfg(test)]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header, _)| header.as_str() == name)
+            .and_then(|(_, value)| value.to_str().ok())
     }
 }
 
@@ -190,7 +238,8 @@ impl Authenticator {
         }
         let api_keys = match &config.api_keys {
             Some(api_keys) => {
-                let store = ApiKeyStore::load(&base_dir.join(&api_keys.file))?;
+                let mut store = ApiKeyStore::load(&base_dir.join(&api_keys.file))?;
+                store.forward_credentials(api_keys.forward_credentials);
                 let header = HeaderName::from_bytes(api_keys.header.as_bytes()).map_err(|_| {
                     ConfigError::new("identity.api_keys.header", "not a valid header name")
                 })?;
@@ -255,7 +304,10 @@ impl Authenticator {
 
     /// Establishes who is calling: `Ok(None)` without a credential, the identity when the
     /// credential verifies, the reason otherwise.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Identity>, AuthError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Arc<Identity>>, AuthError> {
         match self.credential(headers)? {
             None => Ok(None),
             Some(Credential::Bearer(token)) => self.verify_token(token).await.map(Some),
@@ -321,22 +373,17 @@ impl Authenticator {
         }
     }
 
-    fn verify_api_key(&self, key: &str) -> Result<Identity, AuthError> {
-        let Some((store, _, forward)) = &self.api_keys else {
+    fn verify_api_key(&self, key: &str) -> Result<Arc<Identity>, AuthError> {
+        let Some((store, _, _)) = &self.api_keys else {
             return Err(AuthError::UnsupportedScheme);
         };
         if key.len() > MAX_API_KEY_BYTES {
             return Err(AuthError::Malformed("API key too long"));
         }
-        let mut identity = store
-            .lookup(key)
-            .map(|identity| Identity::clone(&identity))
-            .ok_or(AuthError::UnknownApiKey)?;
-        identity.forward_credential = *forward;
-        Ok(identity)
+        store.lookup(key).ok_or(AuthError::UnknownApiKey)
     }
 
-    async fn verify_token(&self, token: &str) -> Result<Identity, AuthError> {
+    async fn verify_token(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::Malformed("token too long"));
         }
@@ -350,7 +397,7 @@ impl Authenticator {
                 .and_then(|issuer| issuer.keys.current_generation());
             if current == Some(cached.generation) {
                 self.cache_hits.inc();
-                return Ok(Identity::clone(&cached.identity));
+                return Ok(Arc::clone(&cached.identity));
             }
             self.cache.remove(&digest);
         }
@@ -375,7 +422,7 @@ impl Authenticator {
             },
             now_unsigned,
         );
-        Ok(Identity::clone(&identity))
+        Ok(identity)
     }
 
     #[cfg(test)]
