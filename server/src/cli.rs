@@ -179,7 +179,7 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// The format of diagnostic logs on stderr.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub log_format: Option<crate::serve::config::LogFormat>,
+    pub log_format: Option<crate::host::config::LogFormat>,
     /// Write one JSON line per decision to this file (`-` for stdout).
     #[arg(long, value_name = "FILE")]
     pub decision_log: Option<PathBuf>,
@@ -199,7 +199,7 @@ pub struct ProxyArgs {
     pub listen: Option<std::net::SocketAddr>,
     /// The format of diagnostic logs on stderr.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub log_format: Option<crate::serve::config::LogFormat>,
+    pub log_format: Option<crate::host::config::LogFormat>,
 }
 
 /// `authz token`.

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use authz_runtime::explain::write_json_string;
 use tokio::sync::mpsc;
 
+use super::config::OnFull;
 use super::metrics::Metrics;
-use crate::serve::config::OnFull;
 
 /// How long the writer waits for more lines before it parks. Lines reach the sink whenever the
 /// queue runs dry (at most a nap after the last line of a burst) or the 64 KiB buffer fills.

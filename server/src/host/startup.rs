@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use super::config::{DecisionLogConfig, HostConfig, LogConfig, LogFormat, PoliciesConfig};
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
 use super::state::{self, AppState, Snapshot};
-use crate::serve::config::{Config, DecisionLogConfig, LogConfig, LogFormat, PoliciesConfig};
 
 /// Sets up the diagnostic log on stderr, for `authz serve` and `authz proxy` alike: the level
 /// filter and format of `log`, with colours only when stderr is a terminal (log files and
@@ -70,7 +70,7 @@ pub fn decision_log(
 
 /// The shared state, serving `initial` as the first generation.
 pub fn app_state(
-    config: Config,
+    config: HostConfig,
     mut initial: Snapshot,
     metrics: Arc<Metrics>,
     decision_log: Option<DecisionLog>,

@@ -13,9 +13,9 @@ use authz_lang::SourceFile;
 use authz_runtime::program::Program;
 use authz_runtime::store::EntityStore;
 
+use super::config::HostConfig;
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
-use crate::serve::config::Config;
 use crate::sources;
 
 /// A compiled policy set with the entities loaded for it.
@@ -73,8 +73,8 @@ pub type Readiness = Box<dyn Fn() -> serde_json::Map<String, serde_json::Value> 
 
 /// Everything the handlers share.
 pub struct AppState {
-    /// The settings.
-    pub config: Config,
+    /// What the host needs of the server's settings.
+    pub config: HostConfig,
     /// The snapshot being served.
     pub snapshot: ArcSwap<Snapshot>,
     /// The status of the last load.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::assertion::AssertionConfig;
 use super::identity::IdentityConfig;
 use super::shared_limits::SharedLimitsConfig;
-use crate::serve::config::{DecisionLogConfig, LogConfig, PoliciesConfig};
+use crate::host::config::{DecisionLogConfig, LogConfig, PoliciesConfig};
 
 /// Every setting of `authz proxy`.
 #[derive(Clone, Debug, Deserialize)]

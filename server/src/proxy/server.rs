@@ -22,8 +22,8 @@ use super::upstream_headers::UpstreamHeaders;
 use super::workers::Workers;
 use crate::cli::ProxyArgs;
 use crate::commands::Outcome;
+use crate::host::config::{ApiConfig, HostConfig};
 use crate::host::{metrics, reload, startup};
-use crate::serve::config::{Config, ServerConfig};
 
 /// Runs the proxy until SIGTERM.
 pub fn run(args: &ProxyArgs) -> Outcome {
@@ -198,18 +198,15 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
             }
         },
     };
-    let serve_config = Config {
-        server: ServerConfig {
-            listen: config.proxy.listen,
+    let host_config = HostConfig {
+        policies: config.policies.clone(),
+        api: ApiConfig {
             admin_token: config
                 .admin
                 .as_ref()
                 .and_then(|admin| admin.admin_token.clone()),
-            ..ServerConfig::default()
+            ..ApiConfig::default()
         },
-        policies: config.policies.clone(),
-        decision_log: config.decision_log.clone(),
-        log: config.log.clone(),
     };
     let install_check: crate::host::state::InstallCheck = Box::new(move |snapshot, previous| {
         let plan = fit.install(snapshot, previous)?;
@@ -240,7 +237,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         members
     });
     let app = startup::app_state(
-        serve_config,
+        host_config,
         initial,
         metrics,
         decision_log,

@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::host::config::{ApiConfig, DecisionLogConfig, HostConfig, LogConfig, PoliciesConfig};
+
+impl Config {
+    /// What the host needs of these settings.
+    pub fn host(&self) -> HostConfig {
+        HostConfig {
+            policies: self.policies.clone(),
+            api: ApiConfig {
+                max_body_bytes: self.server.max_body_bytes,
+                max_batch: self.server.max_batch,
+                admin_token: self.server.admin_token.clone(),
+            },
+        }
+    }
+}
+
 /// Every setting of `authz serve`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,62 +52,6 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
 }
 
-/// `[policies]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PoliciesConfig {
-    /// The policy directory.
-    pub dir: Option<PathBuf>,
-    /// The entities JSON file.
-    pub entities: Option<PathBuf>,
-    /// Whether to reload when the files change.
-    pub watch: bool,
-}
-
-/// `[decision_log]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DecisionLogConfig {
-    /// Where to write one JSON line per decision: a file, or `-` for standard output; none: off.
-    pub path: Option<PathBuf>,
-    /// What to do when the writer cannot keep up: `block` (backpressure) or `drop` (counted).
-    pub on_full: OnFull,
-    /// How many lines may wait for the writer.
-    pub buffer: usize,
-}
-
-/// The decision log's policy when its buffer is full.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OnFull {
-    /// Requests wait for room: no line is ever lost.
-    #[default]
-    Block,
-    /// Lines are dropped and counted in `authz_decision_log_dropped_total`.
-    Drop,
-}
-
-/// `[log]`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `text` or `json`.
-    pub format: LogFormat,
-    /// A tracing filter such as `info` or `authz=debug`.
-    pub level: String,
-}
-
-/// The format of diagnostic logs.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
@@ -99,35 +59,6 @@ impl Default for ServerConfig {
             max_body_bytes: 1 << 20,
             max_batch: 1_000,
             admin_token: None,
-        }
-    }
-}
-
-impl Default for PoliciesConfig {
-    fn default() -> PoliciesConfig {
-        PoliciesConfig {
-            dir: None,
-            entities: None,
-            watch: true,
-        }
-    }
-}
-
-impl Default for DecisionLogConfig {
-    fn default() -> DecisionLogConfig {
-        DecisionLogConfig {
-            path: None,
-            on_full: OnFull::Block,
-            buffer: 10_000,
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> LogConfig {
-        LogConfig {
-            format: LogFormat::Text,
-            level: "info".to_string(),
         }
     }
 }

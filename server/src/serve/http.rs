@@ -167,7 +167,7 @@ async fn decide_one(
     request: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let request_id = request_id(&request);
-    let body = read_body(request, state.config.server.max_body_bytes).await?;
+    let body = read_body(request, state.config.api.max_body_bytes).await?;
     let snapshot = state.snapshot.load_full();
     // The body is parsed once, straight into the runtime's request (the runtime's parser refuses
     // duplicate keys and bounds depth and size as `strict_json` does).
@@ -182,7 +182,7 @@ async fn decide_one(
         &snapshot.program,
         &snapshot.store,
         text,
-        state.config.server.max_body_bytes,
+        state.config.api.max_body_bytes,
     )
     .map_err(|errors| request_errors(&errors, ""))?;
     let (response, line) = decide_loaded(state, &snapshot, None, &request, &request_id);
@@ -197,7 +197,7 @@ async fn decide_batch(
     request: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let request_id = request_id(&request);
-    let body = read_body(request, state.config.server.max_body_bytes).await?;
+    let body = read_body(request, state.config.api.max_body_bytes).await?;
     let json = parse_json(&body)?;
     let Some(requests) = json.get("requests").and_then(Json::as_array) else {
         return Err(ApiError::bad(
@@ -215,7 +215,7 @@ async fn decide_batch(
             ));
         }
     }
-    let max = state.config.server.max_batch;
+    let max = state.config.api.max_batch;
     if requests.len() > max {
         return Err(ApiError::bad(
             "authz::request::too_large",

@@ -91,12 +91,11 @@ async fn serve(config: Config) -> Outcome {
         }
     };
     let policies = initial.program.policies.len();
-    let state = startup::app_state(config, initial, metrics, decision_log, None, None);
+    let state = startup::app_state(config.host(), initial, metrics, decision_log, None, None);
     let _watcher = reload::start(state.clone());
-    let address = listener.local_addr().map_or_else(
-        |_| state.config.server.listen.to_string(),
-        |a| a.to_string(),
-    );
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| config.server.listen.to_string(), |a| a.to_string());
     tracing::info!(%address, policies, "listening");
     // The one line scripts and tests wait for.
     println!("listening on http://{address}");

@@ -78,7 +78,7 @@ pub async fn put(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     authorize(state, &request)?;
     validate_name(name)?;
-    let body = read_body(request, state.config.server.max_body_bytes).await?;
+    let body = read_body(request, state.config.api.max_body_bytes).await?;
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad("authz::api::not_utf8", "", "the policy text is not UTF-8"))?;
     write(state, name, Some(text)).await
@@ -196,7 +196,7 @@ fn persist(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 /// Policy reads take the admin token when one is configured (policy text is sensitive); without
 /// one they are open, as writes are then off.
 pub fn authorize_read(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
-    if state.config.server.admin_token.is_none() {
+    if state.config.api.admin_token.is_none() {
         return Ok(());
     }
     authorize(state, request)
@@ -204,7 +204,7 @@ pub fn authorize_read(state: &AppState, request: &Request<Incoming>) -> Result<(
 
 /// Checks the bearer token in constant time.
 fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
-    let Some(expected) = state.config.server.admin_token.as_deref() else {
+    let Some(expected) = state.config.api.admin_token.as_deref() else {
         return Err(ApiError::WritesDisabled);
     };
     let given = request
