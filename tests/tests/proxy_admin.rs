@@ -302,3 +302,38 @@ fn readiness_reports_each_jwks_source() {
     assert!(sources[0]["age_seconds"].is_u64(), "{readiness}");
     assert!(readiness.get("redis").is_none(), "{readiness}");
 }
+
+#[test]
+fn an_entity_written_through_the_admin_api_decides_the_very_next_request() {
+    let (proxy, address) = admin_proxy();
+    let alice = bearer(&user_token("alice"));
+    let before = proxy.request("GET", "/docs/d9", &[("Authorization", &alice)]);
+    assert_eq!(before.status, 403, "{}", before.text());
+
+    let written = admin(
+        address,
+        "POST",
+        "/v1/entities",
+        r#"[{"type": "Doc", "id": "d9", "attrs": {"owner": {"type": "User", "id": "alice"}}, "parents": []}]"#,
+    );
+    assert_eq!(written.status, 200, "{}", written.text());
+    let after = proxy.request("GET", "/docs/d9", &[("Authorization", &alice)]);
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert!(proxy
+        .upstream
+        .seen()
+        .iter()
+        .any(|seen| seen.target == "/docs/d9"));
+
+    // A batch the schema refuses changes nothing, and names the attribute.
+    let refused = admin(
+        address,
+        "POST",
+        "/v1/entities",
+        r#"[{"type": "Doc", "id": "d10", "attrs": {"owner": "alice"}, "parents": []}]"#,
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("owner"), "{}", refused.text());
+    let still = proxy.request("GET", "/docs/d10", &[("Authorization", &alice)]);
+    assert_eq!(still.status, 403, "{}", still.text());
+}

@@ -173,6 +173,27 @@ pub fn load_sources(
     files: Vec<SourceFile>,
     entities: Option<&Path>,
 ) -> Result<Snapshot, LoadError> {
+    let entities = match entities {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                plain(&sources::SourceError::Unreadable {
+                    path: path.display().to_string(),
+                    message: error.to_string(),
+                })
+            })?;
+            Some(SourceFile::new(path.display().to_string(), text))
+        }
+    };
+    load_with_entities(files, entities.as_ref())
+}
+
+/// Compiles the given files and loads the entities from `entities` (named for diagnostics):
+/// what the entity API installs.
+pub fn load_with_entities(
+    files: Vec<SourceFile>,
+    entities: Option<&SourceFile>,
+) -> Result<Snapshot, LoadError> {
     let compiled = authz_compiler::compile_sources(&files);
     let Some(program) = compiled.program else {
         let errors: Vec<_> = compiled
@@ -200,26 +221,7 @@ pub fn load_sources(
             store.finish();
             store
         }
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                plain(&sources::SourceError::Unreadable {
-                    path: path.display().to_string(),
-                    message: error.to_string(),
-                })
-            })?;
-            authz_runtime::json::load_entities(&program, &text).map_err(|errors| {
-                let source = SourceFile::new(path.display().to_string(), text.clone());
-                let message = errors.iter().map(|error| render(&source, error)).collect();
-                let diagnostics = errors
-                    .iter()
-                    .map(|error| crate::report::json_diagnostic(Some(&source), error))
-                    .collect();
-                LoadError {
-                    message,
-                    diagnostics,
-                }
-            })?
-        }
+        Some(source) => load_entities(&program, source)?,
     };
     Ok(Snapshot {
         program,
@@ -227,6 +229,22 @@ pub fn load_sources(
         files,
         generation: 0,
         derived: None,
+    })
+}
+
+/// The entities of `source` (the entities file's text, or an API body), loaded for `program`;
+/// the errors rendered as `authz check` prints them and as JSON diagnostics.
+pub fn load_entities(program: &Program, source: &SourceFile) -> Result<EntityStore, LoadError> {
+    authz_runtime::json::load_entities(program, &source.text).map_err(|errors| {
+        let message = errors.iter().map(|error| render(source, error)).collect();
+        let diagnostics = errors
+            .iter()
+            .map(|error| crate::report::json_diagnostic(Some(source), error))
+            .collect();
+        LoadError {
+            message,
+            diagnostics,
+        }
     })
 }
 

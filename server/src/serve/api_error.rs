@@ -27,6 +27,13 @@ pub enum ApiError {
     },
     /// No such route: 404.
     NotFound,
+    /// The route exists but what it names does not (an entity): 404 with its own code.
+    NotFoundNamed {
+        /// A stable code such as `authz::api::no_such_entity`.
+        code: &'static str,
+        /// What is missing.
+        message: String,
+    },
     /// The route exists but not with this method: 405.
     MethodNotAllowed,
     /// A write without the right bearer token: 401.
@@ -74,6 +81,10 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 json!({ "error": { "code": "authz::api::not_found", "message": "no such endpoint" } }),
             ),
+            ApiError::NotFoundNamed { code, message } => (
+                StatusCode::NOT_FOUND,
+                json!({ "error": { "code": code, "message": message } }),
+            ),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 json!({ "error": { "code": "authz::api::method_not_allowed", "message": "method not allowed on this endpoint" } }),
@@ -84,7 +95,7 @@ impl ApiError {
             ),
             ApiError::WritesDisabled => (
                 StatusCode::FORBIDDEN,
-                json!({ "error": { "code": "authz::api::writes_disabled", "message": "policy writes are off: no admin token is configured" } }),
+                json!({ "error": { "code": "authz::api::writes_disabled", "message": "writes are off: no admin token is configured" } }),
             ),
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -1,7 +1,8 @@
 //! The HTTP API: one `async fn` per endpoint, dispatched on method and path.
 //!
 //! `POST /v1/decide`, `POST /v1/decide/batch`, `GET /healthz`, `GET /readyz`, `GET /metrics`,
-//! `GET /v1/policies`, `PUT /v1/policies/{name}`, `DELETE /v1/policies/{name}`. Bodies are bounded
+//! `GET /v1/policies`, `PUT /v1/policies/{name}`, `DELETE /v1/policies/{name}`, `GET`, `POST`
+//! and `PUT /v1/entities`, `GET` and `DELETE /v1/entities/{type}/{id}`. Bodies are bounded
 //! before they are read; bad input is a 400 that names the field.
 
 use std::cell::RefCell;
@@ -22,7 +23,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::api_error::{json_response, ApiError};
-use super::policies;
+use super::{entities, policies};
 use crate::host::decision_log::Line;
 use crate::host::state::{AppState, Snapshot};
 
@@ -78,9 +79,36 @@ async fn route(
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }
+        ("/v1/entities", Method::GET) => entities::list(state, &request),
+        ("/v1/entities", Method::POST) => entities::upsert(state, request).await,
+        ("/v1/entities", Method::PUT) => entities::replace(state, request).await,
+        (path, method) if path.starts_with("/v1/entities/") => {
+            let rest = path.trim_start_matches("/v1/entities/");
+            let Some((ty, id)) = rest.split_once('/') else {
+                return Err(ApiError::NotFound);
+            };
+            let decode = |part: &str| {
+                percent_encoding::percent_decode_str(part)
+                    .decode_utf8()
+                    .map(|text| text.into_owned())
+                    .map_err(|_| {
+                        ApiError::bad(
+                            "authz::api::not_utf8",
+                            "",
+                            "the entity's type or id is not UTF-8 once percent-decoded",
+                        )
+                    })
+            };
+            let (ty, id) = (decode(ty)?, decode(id)?);
+            match method {
+                Method::GET => entities::get(state, &request, &ty, &id),
+                Method::DELETE => entities::delete(state, request, &ty, &id).await,
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
         (
             "/v1/decide" | "/v1/decide/batch" | "/healthz" | "/readyz" | "/metrics"
-            | "/v1/policies",
+            | "/v1/policies" | "/v1/entities",
             _,
         ) => Err(ApiError::MethodNotAllowed),
         _ => Err(ApiError::NotFound),

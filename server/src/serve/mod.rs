@@ -6,6 +6,7 @@
 
 pub mod api_error;
 pub mod config;
+pub mod entities;
 pub mod http;
 pub mod policies;
 pub mod strict_json;

@@ -183,7 +183,8 @@ fn first_line(message: &str) -> String {
         )
 }
 
-fn persist(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half.
+pub(crate) fn persist(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -203,7 +204,7 @@ pub fn authorize_read(state: &AppState, request: &Request<Incoming>) -> Result<(
 }
 
 /// Checks the bearer token in constant time.
-fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, request: &Request<Incoming>) -> Result<(), ApiError> {
     let Some(expected) = state.config.api.admin_token.as_deref() else {
         return Err(ApiError::WritesDisabled);
     };
