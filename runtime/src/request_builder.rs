@@ -197,6 +197,60 @@ impl<'a> RequestBuilder<'a> {
     }
 }
 
+/// `request` with more entities of its own, loaded from `extra` into its pool and strings (an
+/// entity an entity provider answered, say); the entities it came with stay, and win over an
+/// extra one of the same identity.
+pub fn with_entities(
+    program: &Program,
+    store: &EntityStore,
+    request: Request,
+    extra: &[&PreparedEntities],
+) -> Result<Request, Vec<RequestError>> {
+    let Request {
+        principal,
+        action,
+        resource,
+        context,
+        pool,
+        strings,
+        entities,
+    } = request;
+    let mut builder = RequestBuilder {
+        program,
+        store,
+        strings,
+        pool,
+    };
+    let mut all = Vec::new();
+    for prepared in extra {
+        all.extend(builder.entities(prepared)?);
+    }
+    // The overlay keeps the last of equal identities: the request's own come last.
+    if let Some(overlay) = &entities {
+        all.extend(overlay.iter().cloned());
+    }
+    let entities =
+        (!all.is_empty()).then(|| Box::new(Overlay::new(store, all, &[principal, resource])));
+    Ok(Request {
+        principal,
+        action,
+        resource,
+        context,
+        pool: builder.pool,
+        strings: builder.strings,
+        entities,
+    })
+}
+
+/// Whether `uid` is an entity `request` can see: in the store or among its own.
+pub fn knows(store: &EntityStore, request: &Request, uid: EntityUid) -> bool {
+    store.get(uid).is_some()
+        || request
+            .entities
+            .as_ref()
+            .is_some_and(|overlay| overlay.get(uid).is_some())
+}
+
 /// Whether `action` takes the principal's and the resource's types: one error per part it does
 /// not take, naming `principal.type` or `resource.type` (a part not given is not checked).
 pub(crate) fn applicability(

@@ -164,7 +164,10 @@ fn a_batch_with_one_invalid_entity_changes_nothing_and_names_it() {
         error["message"],
         "wrong type for attribute `classification` of `Document(\"bad\")`: expected `Long`, found the string `\"high\"`"
     );
-    assert_eq!(error["details"][0]["code"], "authz::entities::type_mismatch");
+    assert_eq!(
+        error["details"][0]["code"],
+        "authz::entities::type_mismatch"
+    );
 
     // Nothing changed: not the good entity, not the generation, not the file.
     assert_eq!(dave_reads(&mut client, "good").0, "deny");

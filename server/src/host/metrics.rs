@@ -62,6 +62,16 @@ pub struct LimitLabel {
     pub limit: String,
 }
 
+/// An entity provider's fetch: the entity type it serves and how the fetch ended (`found`,
+/// `missing`, `error`), or a cache answer (`cached`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabel {
+    /// The entity type.
+    pub entity_type: Arc<str>,
+    /// `found`, `missing`, `error` or `cached`.
+    pub result: &'static str,
+}
+
 /// Every metric `authz serve` and `authz proxy` export.
 #[derive(Debug)]
 pub struct Metrics {
@@ -101,6 +111,8 @@ pub struct Metrics {
     pub jwks_failures: Counter,
     /// Redis commands of the shared limits that failed.
     pub redis_errors: Counter,
+    /// Entity provider lookups by entity type and result.
+    pub provider_lookups: Family<ProviderLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -192,6 +204,12 @@ impl Default for Metrics {
             "authz_proxy_redis_errors",
             "Shared limit commands to Redis that failed",
         );
+        let provider_lookups = Family::<ProviderLabel, Counter>::default();
+        registry.register(
+            "authz_entity_provider_lookups",
+            "Entity provider lookups by entity type and result (found, missing, error, cached)",
+            provider_lookups.clone(),
+        );
         let allowed = decisions.get_or_create_owned(&DecisionLabel { decision: "allow" });
         let denied = decisions.get_or_create_owned(&DecisionLabel { decision: "deny" });
         let reloads_ok = reloads.get_or_create_owned(&ResultLabel { result: "ok" });
@@ -216,6 +234,7 @@ impl Default for Metrics {
             jwks_refreshes,
             jwks_failures,
             redis_errors,
+            provider_lookups,
         }
     }
 }

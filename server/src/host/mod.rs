@@ -8,6 +8,7 @@
 pub mod config;
 pub mod decision_log;
 pub mod metrics;
+pub mod providers;
 pub mod reload;
 pub mod startup;
 pub mod state;

@@ -68,6 +68,27 @@ pub fn decision_log(
     }
 }
 
+/// The entity providers of `configs`, checked against the first set; `None` after printing why
+/// they cannot be used.
+pub fn providers(
+    configs: &[crate::host::providers::ProviderConfig],
+    metrics: &Arc<Metrics>,
+    initial: &Snapshot,
+) -> Option<Arc<crate::host::providers::Providers>> {
+    let checked =
+        crate::host::providers::Providers::new(configs, metrics.clone()).and_then(|providers| {
+            providers.check(&initial.program.schema)?;
+            Ok(providers)
+        });
+    match checked {
+        Ok(providers) => Some(Arc::new(providers)),
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            None
+        }
+    }
+}
+
 /// The shared state, serving `initial` as the first generation.
 pub fn app_state(
     config: HostConfig,
@@ -76,6 +97,7 @@ pub fn app_state(
     decision_log: Option<DecisionLog>,
     install_check: Option<state::InstallCheck>,
     readiness: Option<state::Readiness>,
+    providers: Arc<crate::host::providers::Providers>,
 ) -> Arc<AppState> {
     initial.generation = 1;
     metrics.reloads_ok.inc();
@@ -91,6 +113,7 @@ pub fn app_state(
         reload_lock: tokio::sync::Mutex::new(()),
         install_check,
         readiness,
+        providers,
     })
 }
 

@@ -16,6 +16,7 @@ use authz_runtime::store::EntityStore;
 use super::config::HostConfig;
 use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
+use super::providers::Providers;
 use crate::sources;
 
 /// A compiled policy set with the entities loaded for it.
@@ -90,6 +91,8 @@ pub struct AppState {
     pub install_check: Option<InstallCheck>,
     /// More of `/readyz`, from the host.
     pub readiness: Option<Readiness>,
+    /// Where entities the store lacks come from.
+    pub providers: Arc<Providers>,
 }
 
 impl AppState {
@@ -110,11 +113,15 @@ impl AppState {
     /// Whether the host can serve `snapshot` (see [`AppState::install_check`]); when it can,
     /// what the host derives from it is set in the snapshot.
     pub fn check_install(&self, snapshot: &mut Snapshot) -> Result<(), LoadError> {
-        let Some(check) = &self.install_check else {
-            return Ok(());
-        };
         let previous = self.snapshot.load();
-        let derived = check(snapshot, Some(&previous)).map_err(|problem| {
+        let checked = self
+            .providers
+            .check(&snapshot.program.schema)
+            .and_then(|()| match &self.install_check {
+                Some(check) => check(snapshot, Some(&previous)),
+                None => Ok(None),
+            });
+        let derived = checked.map_err(|problem| {
             let message = format!("the policy set does not fit the configuration: {problem}");
             LoadError {
                 diagnostics: vec![serde_json::json!({

@@ -52,6 +52,9 @@ pub struct ProxyConfig {
     /// The admin listener (health, readiness, metrics, the policy API); off without `[admin]`.
     #[serde(default)]
     pub admin: Option<AdminConfig>,
+    /// `[[entity_provider]]`: where entities the store lacks come from, per type.
+    #[serde(default)]
+    pub entity_provider: Vec<crate::host::providers::ProviderConfig>,
 }
 
 /// `[admin]`: a listener separate from traffic, for operators.

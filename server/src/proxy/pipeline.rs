@@ -43,6 +43,7 @@ use super::shared_limits::{Declared, SharedLimits, Unavailable};
 use super::upstream_headers::UpstreamHeaders;
 use crate::host::decision_log::Line;
 use crate::host::metrics::{LimitLabel, RequestLabels, UpstreamLabel};
+use crate::host::providers;
 use crate::host::state::{AppState, Snapshot};
 
 /// Everything the pipeline shares.
@@ -641,8 +642,9 @@ async fn pipeline(
         &inputs,
         &mut verdict.errors,
     )?;
-    verdict.request = Some(built);
-    let obligations = decide_request(state, verdict)?;
+    let completed = complete_request(state, &snapshot, built, &mut verdict.errors).await?;
+    verdict.request = Some(completed.request);
+    let obligations = decide_request(state, verdict, &completed.unknown)?;
     let limit = enforce_limits(state, &snapshot, &obligations).await?;
     rewrite_headers(state, request.headers_mut(), &principal, verdict);
     if state.config.proxy.mode == Mode::ExtAuthz {
@@ -933,6 +935,34 @@ fn build_request(
         })
 }
 
+/// Step 4b: the entities the request's principal and resource need from entity providers. A
+/// provider that fails refuses the request (fail closed, 503 so that clients retry), the audit
+/// line naming the entity and the provider.
+async fn complete_request(
+    state: &ProxyState,
+    snapshot: &Snapshot,
+    request: DecisionRequest,
+    errors: &mut Vec<AuditError>,
+) -> Result<providers::Completed, Refusal> {
+    providers::complete(&state.app.providers, snapshot, request)
+        .await
+        .map_err(|error| {
+            errors.push(AuditError {
+                code: Cow::Borrowed(error.code()),
+                message: error.to_string(),
+                at: Some(format!("entity:{}", error.entity)),
+            });
+            Refusal {
+                detail: Some(error.to_string()),
+                ..Refusal::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "authz::proxy::entity_provider",
+                    "an entity the decision needs is unavailable; try again shortly",
+                )
+            }
+        })
+}
+
 /// One limit that applies to an allowed request: the limit's name and the key it counts.
 struct Obligation {
     limit: String,
@@ -941,7 +971,11 @@ struct Obligation {
 
 /// Step 5: Decide. A denial is a refusal with the `@reason`s of the forbids that denied; an allowed
 /// request gives the limits that apply to it.
-fn decide_request(state: &ProxyState, verdict: &mut Verdict) -> Result<Vec<Obligation>, Refusal> {
+fn decide_request(
+    state: &ProxyState,
+    verdict: &mut Verdict,
+    unknown: &[String],
+) -> Result<Vec<Obligation>, Refusal> {
     let (Some(routed), Some(request)) = (&verdict.routed, &verdict.request) else {
         return Err(internal("deciding a request that was not built"));
     };
@@ -988,6 +1022,12 @@ fn decide_request(state: &ProxyState, verdict: &mut Verdict) -> Result<Vec<Oblig
                 key,
             }));
         } else {
+            // A principal or resource that exists nowhere is the cause to name first.
+            reasons.extend(
+                unknown
+                    .iter()
+                    .map(|entity| providers::unknown_reason(entity)),
+            );
             reasons.extend(namer.reasons(decision).map(str::to_string));
         }
         decision.allow

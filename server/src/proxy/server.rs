@@ -236,6 +236,9 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         }
         members
     });
+    let Some(providers) = startup::providers(&config.entity_provider, &metrics, &initial) else {
+        return Outcome::Failure;
+    };
     let app = startup::app_state(
         host_config,
         initial,
@@ -243,6 +246,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         decision_log,
         Some(install_check),
         Some(readiness),
+        providers,
     );
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);

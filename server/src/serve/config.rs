@@ -36,6 +36,8 @@ pub struct Config {
     pub decision_log: DecisionLogConfig,
     /// Diagnostic logging.
     pub log: LogConfig,
+    /// `[[entity_provider]]`: where entities the store lacks come from, per type.
+    pub entity_provider: Vec<crate::host::providers::ProviderConfig>,
 }
 
 /// `[server]`
@@ -73,6 +75,7 @@ impl Default for Config {
             },
             decision_log: DecisionLogConfig::default(),
             log: LogConfig::default(),
+            entity_provider: Vec::new(),
         }
     }
 }

@@ -25,6 +25,7 @@ use serde_json::{json, Value as Json};
 use super::api_error::{json_response, ApiError};
 use super::{entities, policies};
 use crate::host::decision_log::Line;
+use crate::host::providers;
 use crate::host::state::{AppState, Snapshot};
 
 thread_local! {
@@ -213,7 +214,7 @@ async fn decide_one(
         state.config.api.max_body_bytes,
     )
     .map_err(|errors| request_errors(&errors, ""))?;
-    let (response, line) = decide_loaded(state, &snapshot, None, &request, &request_id);
+    let (response, line) = decide_completed(state, &snapshot, None, request, &request_id).await;
     if let (Some(log), Some(line)) = (&state.decision_log, line) {
         log.record(line).await;
     }
@@ -259,14 +260,15 @@ async fn decide_batch(
     }
     let mut results = Vec::with_capacity(requests.len());
     let mut lines = Vec::with_capacity(requests.len());
-    for (index, (item, request)) in requests.iter().zip(&loaded).enumerate() {
-        let (response, line) = decide_loaded(
+    for (index, (item, request)) in requests.iter().zip(loaded).enumerate() {
+        let (response, line) = decide_completed(
             state,
             &snapshot,
             Some(item),
             request,
             &format!("{request_id}.{index}"),
-        );
+        )
+        .await;
         results.push(response);
         lines.extend(line);
     }
@@ -301,6 +303,66 @@ fn request_errors(errors: &[RequestError], field_prefix: &str) -> ApiError {
             .iter()
             .map(|e| json!({ "code": e.kind.code(), "field": format!("{field_prefix}{}", e.field), "message": e.message }))
             .collect(),
+    }
+}
+
+/// Completes a validated request with what entity providers answer for its principal and
+/// resource, then decides it. A provider that fails denies the request (fail closed) with an
+/// error naming the entity and the provider; a principal or resource that exists nowhere is
+/// named first among the reasons of a denial.
+async fn decide_completed(
+    state: &AppState,
+    snapshot: &Snapshot,
+    json: Option<&Json>,
+    request: Request,
+    request_id: &str,
+) -> (Json, Option<String>) {
+    match providers::complete(&state.providers, snapshot, request).await {
+        Ok(completed) => {
+            let (mut body, line) =
+                decide_loaded(state, snapshot, json, &completed.request, request_id);
+            if body.get("decision").and_then(Json::as_str) == Some("deny")
+                && !completed.unknown.is_empty()
+            {
+                if let Some(Json::Array(reasons)) = body.get_mut("reasons") {
+                    for (index, entity) in completed.unknown.iter().enumerate() {
+                        reasons.insert(index, Json::String(providers::unknown_reason(entity)));
+                    }
+                }
+            }
+            (body, line)
+        }
+        Err(error) => {
+            state.metrics.denied.inc();
+            state.metrics.decisions_with_errors.inc();
+            let errors = json!([{
+                "code": error.code(),
+                "entity": error.entity,
+                "provider": error.url,
+                "message": error.to_string(),
+            }]);
+            let body = json!({
+                "decision": "deny",
+                "policies": [],
+                "errors": errors,
+                "reasons": [format!("the entity provider for `{}` is unavailable", error.entity)],
+                "obligations": [],
+            });
+            let line = state.decision_log.as_ref().map(|_| {
+                Line::new()
+                    .time_now()
+                    .str("request_id", request_id)
+                    .json("principal", json.and_then(|json| json.get("principal")))
+                    .json("action", json.and_then(|json| json.get("action")))
+                    .json("resource", json.and_then(|json| json.get("resource")))
+                    .str("decision", "deny")
+                    .json("policies", Some(&json!([])))
+                    .json("errors", Some(&errors))
+                    .u64("generation", snapshot.generation)
+                    .finish()
+            });
+            (body, line)
+        }
     }
 }
 

@@ -91,8 +91,19 @@ async fn serve(config: Config) -> Outcome {
             return Outcome::Failure;
         }
     };
+    let Some(providers) = startup::providers(&config.entity_provider, &metrics, &initial) else {
+        return Outcome::Failure;
+    };
     let policies = initial.program.policies.len();
-    let state = startup::app_state(config.host(), initial, metrics, decision_log, None, None);
+    let state = startup::app_state(
+        config.host(),
+        initial,
+        metrics,
+        decision_log,
+        None,
+        None,
+        providers,
+    );
     let _watcher = reload::start(state.clone());
     let address = listener
         .local_addr()

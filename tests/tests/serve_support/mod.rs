@@ -4,11 +4,13 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
@@ -435,4 +437,81 @@ pub fn verdict(response: &Response) -> (String, Vec<String>) {
         .map(|id| id.as_str().unwrap().to_string())
         .collect();
     (decision, policies)
+}
+
+/// An entity provider on loopback: `GET {prefix}/{id}` answers the entity it holds, 404
+/// otherwise; `slow` answers after two seconds, `busy` after 150 ms. It counts the requests it
+/// answers.
+pub struct EntityService {
+    pub address: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    documents: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl EntityService {
+    pub fn start(prefix: &'static str) -> EntityService {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let documents: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let (counter, held) = (hits.clone(), documents.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (counter, held) = (counter.clone(), held.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                            break;
+                        }
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let id = target
+                        .strip_prefix(prefix)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .unwrap_or("")
+                        .to_string();
+                    if id == "slow" {
+                        std::thread::sleep(Duration::from_secs(2));
+                    }
+                    if id == "busy" {
+                        std::thread::sleep(Duration::from_millis(150));
+                    }
+                    let found = held.lock().unwrap().get(&id).cloned();
+                    let (status, body) = match found {
+                        Some(body) => ("200 OK", body),
+                        None => ("404 Not Found", String::new()),
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        EntityService {
+            address,
+            hits,
+            documents,
+        }
+    }
+
+    pub fn hold(&self, id: &str, answer: &Json) {
+        self.documents
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), answer.to_string());
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
 }
