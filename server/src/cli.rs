@@ -116,9 +116,13 @@ pub struct EvalArgs {
     /// The entities JSON file [default: no entities].
     #[arg(long, short = 'e', value_name = "FILE")]
     pub entities: Option<PathBuf>,
-    /// The request as JSON, or `@FILE` to read it from a file.
+    /// The request as JSON, or `@FILE` to read it from a file (`@-`: standard input).
     #[arg(long, short = 'r', value_name = "JSON|@FILE")]
     pub request: String,
+    /// Decide as of this RFC 3339 instant: it fills the context field `now` (the server's clock
+    /// under `authz serve`, the source `now` under `authz proxy`) when the action has one.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     /// Print the determining policies, errors, reasons and obligations, not only the decision.
     #[arg(long)]
     pub explain: bool,

@@ -751,6 +751,7 @@ fn samples(calls: &mut Calls<'_>, ty: Type) -> Vec<Value> {
             "2024-02-29T12:00:00Z",
             "-1h30m",
             "Straße",
+            "Europe/Berlin",
         ]
         .iter()
         .map(|text| calls.string(text))
@@ -840,5 +841,74 @@ fn ill_typed_calls_are_type_errors() {
                 );
             }
         }
+    });
+}
+
+/// `t.method(zone)` for a timestamp given as RFC 3339 text.
+fn local(
+    calls: &mut Calls<'_>,
+    method: &str,
+    instant: &str,
+    zone: &str,
+) -> Result<Value, EvalError> {
+    let instant = Value::Timestamp(calls.timestamp(instant));
+    let zone = calls.string(zone);
+    calls.timestamp_method(method, &[instant, zone])
+}
+
+#[test]
+fn local_time_follows_daylight_saving_changes() {
+    with_calls(|calls| {
+        // Berlin springs forward on 2026-03-29 at 01:00 UTC (02:00 local becomes 03:00) and falls
+        // back on 2026-10-25 at 01:00 UTC (03:00 local becomes 02:00).
+        let cases = [
+            ("2026-03-29T00:59:59Z", "1h59m59s"),
+            ("2026-03-29T01:00:00Z", "3h"),
+            ("2026-03-29T07:00:00Z", "9h"),
+            ("2026-03-28T08:00:00Z", "9h"),
+            ("2026-10-25T00:59:00Z", "2h59m"),
+            ("2026-10-25T01:00:00Z", "2h"),
+            ("2026-10-25T08:00:00Z", "9h"),
+            ("2026-10-24T07:00:00Z", "9h"),
+        ];
+        for (instant, wall) in cases {
+            let expected = Value::Duration(calls.duration(wall));
+            assert_eq!(
+                local(calls, "timeOfDay", instant, "Europe/Berlin"),
+                Ok(expected),
+                "{instant}"
+            );
+        }
+        // The same instant is another day and date on either side of the date line.
+        assert_eq!(
+            local(calls, "dayOfWeek", "2026-12-06T23:30:00Z", "UTC"),
+            Ok(Value::Long(7))
+        );
+        assert_eq!(
+            local(
+                calls,
+                "dayOfWeek",
+                "2026-12-06T23:30:00Z",
+                "Pacific/Auckland"
+            ),
+            Ok(Value::Long(1))
+        );
+        assert_eq!(
+            local(
+                calls,
+                "dayOfWeek",
+                "2026-12-06T23:30:00Z",
+                "America/Los_Angeles"
+            ),
+            Ok(Value::Long(7))
+        );
+        let date = local(calls, "date", "2026-12-06T23:30:00Z", "Pacific/Auckland").unwrap();
+        assert_eq!(calls.text(date), "2026-12-07");
+        let date = local(calls, "date", "2026-03-29T00:30:00Z", "Europe/Berlin").unwrap();
+        assert_eq!(calls.text(date), "2026-03-29");
+        assert_eq!(
+            local(calls, "timeOfDay", "2026-01-01T00:00:00Z", "Mars/Olympus"),
+            Err(EvalError::Extension("unknown time zone"))
+        );
     });
 }

@@ -20,6 +20,17 @@ pub fn run(args: &EvalArgs) -> Outcome {
         return Outcome::Failure;
     };
     let (name, text) = match args.request.strip_prefix('@') {
+        Some("-") => {
+            let mut text = String::new();
+            if let Err(error) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                reporter.plain_diagnostic(&SourceError::Unreadable {
+                    path: "<stdin>".to_string(),
+                    message: error.to_string(),
+                });
+                return Outcome::Failure;
+            }
+            ("<stdin>".to_string(), text)
+        }
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => (path.to_string(), text),
             Err(error) => {
@@ -31,6 +42,16 @@ pub fn run(args: &EvalArgs) -> Outcome {
             }
         },
         None => ("<request>".to_string(), args.request.clone()),
+    };
+    let (name, text) = match &args.now {
+        None => (name, text),
+        Some(now) => match with_now(&program, &text, now) {
+            Ok(text) => (format!("{name} (with --now)"), text),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return Outcome::Failure;
+            }
+        },
     };
     let request = match authz_runtime::json::load_request(&program, &store, &text) {
         Ok(request) => request,
@@ -66,4 +87,22 @@ pub fn run(args: &EvalArgs) -> Outcome {
     } else {
         Outcome::Deny
     }
+}
+
+/// The request text with `context.now` set to `now` when its action takes it.
+fn with_now(
+    program: &authz_runtime::program::Program,
+    text: &str,
+    now: &str,
+) -> Result<String, String> {
+    let millis =
+        authz_runtime::ext::parse_timestamp(now).map_err(|error| format!("--now: {error}"))?;
+    let mut json: serde_json::Value = match serde_json::from_str(text) {
+        Ok(json) => json,
+        // The loader reports malformed JSON with its line and column.
+        Err(_) => return Ok(text.to_string()),
+    };
+    crate::host::clock::stamp(program, &mut json, "now", millis)
+        .map_err(|message| format!("--now: {message}"))?;
+    Ok(json.to_string())
 }

@@ -25,6 +25,10 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// The bearer token that the policy write API requires; without one, writes are off.
     pub admin_token: Option<String>,
+    /// The context field the decision API fills with the server's clock (`[clock] field`).
+    pub clock_field: Option<String>,
+    /// The server's clock.
+    pub clock: super::clock::Clock,
 }
 
 impl Default for ApiConfig {
@@ -33,6 +37,8 @@ impl Default for ApiConfig {
             max_body_bytes: 1 << 20,
             max_batch: 1_000,
             admin_token: None,
+            clock_field: None,
+            clock: super::clock::Clock::System,
         }
     }
 }

@@ -468,7 +468,9 @@ pub async fn complete(
     Ok(Completed { request, unknown })
 }
 
-/// The sentence that names an entity that exists nowhere as the cause of a denial.
+/// The sentence that names an entity that exists nowhere as the cause of a denial: the message
+/// of the evaluation error met on it (`Namer::error`), which is how a decision shows it
+/// stumbled on the missing entity.
 pub fn unknown_reason(entity: &str) -> String {
     format!("entity `{entity}` does not exist")
 }

@@ -55,6 +55,9 @@ pub struct ProxyConfig {
     /// `[[entity_provider]]`: where entities the store lacks come from, per type.
     #[serde(default)]
     pub entity_provider: Vec<crate::host::providers::ProviderConfig>,
+    /// `[clock]`: the clock the `now` context source reads.
+    #[serde(default)]
+    pub clock: crate::host::clock::ClockConfig,
 }
 
 /// `[admin]`: a listener separate from traffic, for operators.
@@ -250,18 +253,8 @@ impl ProxyConfig {
             }
         }
         for (field, source) in &config.context {
-            let known = matches!(source.as_str(), "client_ip" | "method" | "path")
-                || source
-                    .strip_prefix("header:")
-                    .is_some_and(|name| !name.is_empty())
-                || source
-                    .strip_prefix("query:")
-                    .is_some_and(|name| !name.is_empty());
-            if !known {
-                return Err(format!(
-                    "`context.{field}`: unknown source `{source}`; use `client_ip`, `method`, `path`, `header:NAME` or `query:NAME`"
-                ));
-            }
+            super::context_plan::Source::parse(source)
+                .map_err(|problem| format!("`context.{field}`: {problem}"))?;
         }
         for (index, name) in config.proxy.strip_headers.iter().enumerate() {
             let bare = name.trim_end_matches('*');

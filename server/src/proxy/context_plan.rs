@@ -20,6 +20,7 @@ use authz_runtime::value::{LayoutId, RecordRef, Value};
 use hyper::header::HeaderValue;
 
 use super::headers;
+use crate::host::clock::Clock;
 
 /// Where a context field's value comes from, parsed once from the configuration's text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum Source {
     Header(String),
     /// `query:NAME`: the one value of a query parameter.
     Query(String),
+    /// `now`: the proxy's clock, for a `Timestamp` field; never anything the client sends.
+    Now,
 }
 
 impl Source {
@@ -43,6 +46,7 @@ impl Source {
             "client_ip" => Ok(Source::ClientIp),
             "method" => Ok(Source::Method),
             "path" => Ok(Source::Path),
+            "now" => Ok(Source::Now),
             other => {
                 if let Some(name) = other.strip_prefix("header:").filter(|n| !n.is_empty()) {
                     if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -54,7 +58,7 @@ impl Source {
                 } else {
                     Err(format!(
                         "unknown source `{other}`; expected `client_ip`, `method`, `path`, \
-                         `header:NAME` or `query:NAME`"
+                         `now`, `header:NAME` or `query:NAME`"
                     ))
                 }
             }
@@ -191,8 +195,8 @@ impl ContextPlan {
         let by_action = schema
             .actions
             .iter()
-            .map(|action| record_plan(schema, action.context, "", "context", &index, 0))
-            .collect();
+            .map(|action| record_plan(schema, action.context, ("", "context"), &index, &sources, 0))
+            .collect::<Result<_, _>>()?;
         Ok(ContextPlan { sources, by_action })
     }
 
@@ -228,6 +232,11 @@ impl ContextPlan {
         let mut values = vec![Value::Absent; plan.len];
         for field in &plan.fields {
             let value = match &field.fill {
+                Fill::Scalar(Scalar::Timestamp, source)
+                    if self.sources.get(*source) == Some(&Source::Now) =>
+                {
+                    builder.value(Part::Timestamp(inputs.clock.now_millis()))
+                }
                 Fill::Scalar(scalar, source) => {
                     let text = match read.get_mut(*source) {
                         Some(Some(text)) => text.as_deref(),
@@ -277,15 +286,15 @@ impl ContextPlan {
 }
 
 /// The plan of one record layout: its fields that `index` (dotted key to source) maps, under the
-/// dotted `prefix`.
+/// dotted `prefix`. A field the source `now` fills must be a `Timestamp`.
 fn record_plan(
     schema: &Schema,
     layout: LayoutId,
-    prefix: &str,
-    path: &str,
+    (prefix, path): (&str, &str),
     index: &BTreeMap<&str, usize>,
+    sources: &[Source],
     depth: usize,
-) -> RecordPlan {
+) -> Result<RecordPlan, String> {
     let fields_def = schema
         .layout(layout)
         .map_or(&[][..], |layout| &layout.fields);
@@ -299,15 +308,23 @@ fn record_plan(
                 let plan = record_plan(
                     schema,
                     *inner,
-                    &format!("{key}."),
-                    &field_path,
+                    (&format!("{key}."), &field_path),
                     index,
+                    sources,
                     depth + 1,
-                );
+                )?;
                 (!plan.fields.is_empty()).then_some(Fill::Record(plan))
             }
             ty => match (Scalar::of(ty), index.get(key.as_str())) {
-                (Some(scalar), Some(source)) => Some(Fill::Scalar(scalar, *source)),
+                (Some(scalar), Some(&source)) => {
+                    if sources.get(source) == Some(&Source::Now) && scalar != Scalar::Timestamp {
+                        return Err(format!(
+                            "`context.\"{key}\"`: the source `now` fills only a `Timestamp` field, and this one is a `{}`",
+                            scalar.name()
+                        ));
+                    }
+                    Some(Fill::Scalar(scalar, source))
+                }
                 _ => None,
             },
         };
@@ -319,11 +336,11 @@ fn record_plan(
             });
         }
     }
-    RecordPlan {
+    Ok(RecordPlan {
         layout,
         len: fields_def.len(),
         fields,
-    }
+    })
 }
 
 /// What the context sources read: the request as normalized and cleaned.
@@ -338,6 +355,8 @@ pub struct Inputs<'a> {
     pub headers: &'a hyper::HeaderMap,
     /// The client's address.
     pub client_ip: IpAddr,
+    /// The proxy's clock, for `now`.
+    pub clock: Clock,
 }
 
 /// A context source that the request answers in more than one way.
@@ -373,6 +392,8 @@ impl Inputs<'_> {
                 Some(query) => query_value(query, name)?,
                 None => None,
             },
+            // Filled as a timestamp by the plan itself, never from text.
+            Source::Now => None,
         })
     }
 }
@@ -525,6 +546,7 @@ mod tests {
             query,
             headers: &map,
             client_ip: "192.0.2.7".parse().unwrap(),
+            clock: Clock::System,
         };
         let mut builder = RequestBuilder::new(&snapshot.program, &snapshot.store);
         let carol = builder.entity(schema.type_id("User").unwrap(), "carol");
@@ -556,6 +578,58 @@ mod tests {
             authz_runtime::value::Value::Record(request.context),
         );
         Ok(out)
+    }
+
+    /// A set whose `open` action's context has a `Timestamp` and a `Long`, compiled in a
+    /// temporary directory.
+    fn clocked() -> (tempfile::TempDir, Snapshot) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("schema.authz"),
+            "entity User;\nentity Door;\naction open: User -> Door with { now: Timestamp, floor: Long };\n\
+             permit principal: User, action: open, resource: Door\n\
+             when context.now.timeOfDay(\"Europe/Berlin\") >= duration(\"9h\");\n",
+        )
+        .unwrap();
+        let snapshot = state::load(dir.path(), None).unwrap();
+        (dir, snapshot)
+    }
+
+    #[test]
+    fn now_is_the_proxys_clock_and_only_for_a_timestamp() {
+        let (_dir, snapshot) = clocked();
+        let schema = &snapshot.program.schema;
+        let mapping: BTreeMap<String, String> = [("now".to_string(), "now".to_string())].into();
+        let plan = ContextPlan::derive(&mapping, schema).unwrap();
+        let index = schema
+            .actions
+            .iter()
+            .position(|a| a.name == "open")
+            .unwrap();
+        // The client's header of the same name is no source of the time.
+        let mut sent = hyper::HeaderMap::new();
+        sent.insert("now", HeaderValue::from_static("2020-01-01T00:00:00Z"));
+        let inputs = Inputs {
+            method: "POST",
+            path: "/doors/d1",
+            query: Some("now=2020-01-01T00:00:00Z"),
+            headers: &sent,
+            client_ip: "192.0.2.7".parse().unwrap(),
+            clock: Clock::Fixed(1_774_767_600_000),
+        };
+        let mut builder = RequestBuilder::new(&snapshot.program, &snapshot.store);
+        let values = plan.fill(
+            &plan.by_action[index],
+            &mut builder,
+            &inputs,
+            &mut vec![None],
+        );
+        let values = values.unwrap();
+        assert!(values.contains(&authz_runtime::value::Value::Timestamp(1_774_767_600_000)));
+
+        let mapping: BTreeMap<String, String> = [("floor".to_string(), "now".to_string())].into();
+        let error = ContextPlan::derive(&mapping, schema).unwrap_err();
+        assert!(error.contains("only a `Timestamp`"), "{error}");
     }
 
     #[test]

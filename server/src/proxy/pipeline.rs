@@ -68,6 +68,8 @@ pub struct ProxyState {
     pub upstreams: Vec<(String, String, Arc<str>)>,
     /// The pooled upstream client.
     pub client: UpstreamClient,
+    /// The clock the `now` context source reads.
+    pub clock: crate::host::clock::Clock,
     /// Rate limits kept in Redis, shared with other replicas; when set, the in-memory limiters
     /// of the [`ProxyPlan`] are unused.
     pub shared_limits: Option<SharedLimits>,
@@ -634,6 +636,7 @@ async fn pipeline(
         query: normalized.query(),
         headers: request.headers(),
         client_ip,
+        clock: state.clock,
     };
     let built = build_request(
         state.config.proxy.anonymous.as_ref(),
@@ -1022,11 +1025,14 @@ fn decide_request(
                 key,
             }));
         } else {
-            // A principal or resource that exists nowhere is the cause to name first.
+            // A principal or resource that exists nowhere, and that the decision stumbled on, is
+            // the cause to name first.
+            let errors = &verdict.errors;
             reasons.extend(
                 unknown
                     .iter()
-                    .map(|entity| providers::unknown_reason(entity)),
+                    .map(|entity| providers::unknown_reason(entity))
+                    .filter(|reason| errors.iter().any(|error| error.message == *reason)),
             );
             reasons.extend(namer.reasons(decision).map(str::to_string));
         }
@@ -1613,6 +1619,7 @@ mod tests {
             query,
             headers,
             client_ip: "192.0.2.1".parse().unwrap(),
+            clock: crate::host::clock::Clock::System,
         }
     }
 

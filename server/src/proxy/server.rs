@@ -58,6 +58,19 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
     let Some(mut initial) = startup::load_initial(&config.policies).await else {
         return Outcome::Failure;
     };
+    let clock = match crate::host::clock::Clock::from_config(&config.clock) {
+        Ok(clock) => clock,
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return Outcome::Failure;
+        }
+    };
+    if config.clock.field.is_some() {
+        eprintln!(
+            "error: invalid configuration: `clock.field` is for `authz serve`; map a context field to the source `now` in `[context]`"
+        );
+        return Outcome::Failure;
+    }
     let written_identity = config.identity.clone();
     if let Err(message) = super::schema_check::check(&mut config.identity, &initial.program.schema)
     {
@@ -205,6 +218,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
                 .admin
                 .as_ref()
                 .and_then(|admin| admin.admin_token.clone()),
+            clock,
             ..ApiConfig::default()
         },
     };
@@ -280,6 +294,7 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         assertion,
         upstreams,
         shared_limits,
+        clock,
     });
     // Idle limiter keys are forgotten once a minute, bounding memory.
     let sweeper = proxy.clone();

@@ -11,16 +11,18 @@ use serde::Deserialize;
 use crate::host::config::{ApiConfig, DecisionLogConfig, HostConfig, LogConfig, PoliciesConfig};
 
 impl Config {
-    /// What the host needs of these settings.
-    pub fn host(&self) -> HostConfig {
-        HostConfig {
+    /// What the host needs of these settings; the error names a bad `[clock]` key.
+    pub fn host(&self) -> Result<HostConfig, String> {
+        Ok(HostConfig {
             policies: self.policies.clone(),
             api: ApiConfig {
                 max_body_bytes: self.server.max_body_bytes,
                 max_batch: self.server.max_batch,
                 admin_token: self.server.admin_token.clone(),
+                clock_field: self.clock.field.clone(),
+                clock: crate::host::clock::Clock::from_config(&self.clock)?,
             },
-        }
+        })
     }
 }
 
@@ -38,6 +40,8 @@ pub struct Config {
     pub log: LogConfig,
     /// `[[entity_provider]]`: where entities the store lacks come from, per type.
     pub entity_provider: Vec<crate::host::providers::ProviderConfig>,
+    /// `[clock]`: the server's clock, and the context field it fills.
+    pub clock: crate::host::clock::ClockConfig,
 }
 
 /// `[server]`
@@ -76,6 +80,7 @@ impl Default for Config {
             decision_log: DecisionLogConfig::default(),
             log: LogConfig::default(),
             entity_provider: Vec::new(),
+            clock: crate::host::clock::ClockConfig::default(),
         }
     }
 }

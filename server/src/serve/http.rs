@@ -207,13 +207,21 @@ async fn decide_one(
             "invalid JSON: the body is not UTF-8",
         ));
     };
-    let request = authz_runtime::json::load_request_within(
-        &snapshot.program,
-        &snapshot.store,
-        text,
-        state.config.api.max_body_bytes,
-    )
-    .map_err(|errors| request_errors(&errors, ""))?;
+    let request = match &state.config.api.clock_field {
+        // The server's clock goes into the request before it is loaded.
+        Some(field) => {
+            let mut json = parse_json(&body)?;
+            stamp_clock(state, &snapshot, &mut json, field, "")?;
+            load(&snapshot, &json, "").map_err(|error| *error)?
+        }
+        None => authz_runtime::json::load_request_within(
+            &snapshot.program,
+            &snapshot.store,
+            text,
+            state.config.api.max_body_bytes,
+        )
+        .map_err(|errors| request_errors(&errors, ""))?,
+    };
     let (response, line) = decide_completed(state, &snapshot, None, request, &request_id).await;
     if let (Some(log), Some(line)) = (&state.decision_log, line) {
         log.record(line).await;
@@ -256,7 +264,16 @@ async fn decide_batch(
     // Every request is validated before any is decided: a bad batch decides nothing.
     let mut loaded = Vec::with_capacity(requests.len());
     for (index, item) in requests.iter().enumerate() {
-        loaded.push(load(&snapshot, item, &format!("requests[{index}].")).map_err(|error| *error)?);
+        let prefix = format!("requests[{index}].");
+        let request = match &state.config.api.clock_field {
+            Some(field) => {
+                let mut item = item.clone();
+                stamp_clock(state, &snapshot, &mut item, field, &prefix)?;
+                load(&snapshot, &item, &prefix)
+            }
+            None => load(&snapshot, item, &prefix),
+        };
+        loaded.push(request.map_err(|error| *error)?);
     }
     let mut results = Vec::with_capacity(requests.len());
     let mut lines = Vec::with_capacity(requests.len());
@@ -281,6 +298,25 @@ async fn decide_batch(
         StatusCode::OK,
         &json!({ "results": results }),
     ))
+}
+
+/// Fills the request's clock field with the server's clock; a request that gives it is a 400
+/// naming the field under `field_prefix`.
+fn stamp_clock(
+    state: &AppState,
+    snapshot: &Snapshot,
+    json: &mut Json,
+    field: &str,
+    field_prefix: &str,
+) -> Result<(), ApiError> {
+    let now = state.config.api.clock.now_millis();
+    crate::host::clock::stamp(&snapshot.program, json, field, now).map_err(|message| {
+        ApiError::bad(
+            "authz::request::reserved_field",
+            format!("{field_prefix}context.{field}"),
+            message,
+        )
+    })
 }
 
 /// Validates a JSON request against the snapshot; errors name the field under `field_prefix`.
@@ -321,12 +357,26 @@ async fn decide_completed(
         Ok(completed) => {
             let (mut body, line) =
                 decide_loaded(state, snapshot, json, &completed.request, request_id);
-            if body.get("decision").and_then(Json::as_str) == Some("deny")
-                && !completed.unknown.is_empty()
-            {
+            if body.get("decision").and_then(Json::as_str) == Some("deny") {
+                // A missing entity the decision stumbled on is the cause to name first.
+                let met: Vec<String> = completed
+                    .unknown
+                    .iter()
+                    .map(|entity| providers::unknown_reason(entity))
+                    .filter(|reason| {
+                        body.get("errors")
+                            .and_then(Json::as_array)
+                            .is_some_and(|errors| {
+                                errors.iter().any(|error| {
+                                    error.get("message").and_then(Json::as_str)
+                                        == Some(reason.as_str())
+                                })
+                            })
+                    })
+                    .collect();
                 if let Some(Json::Array(reasons)) = body.get_mut("reasons") {
-                    for (index, entity) in completed.unknown.iter().enumerate() {
-                        reasons.insert(index, Json::String(providers::unknown_reason(entity)));
+                    for (index, reason) in met.into_iter().enumerate() {
+                        reasons.insert(index, Json::String(reason));
                     }
                 }
             }

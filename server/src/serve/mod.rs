@@ -95,15 +95,14 @@ async fn serve(config: Config) -> Outcome {
         return Outcome::Failure;
     };
     let policies = initial.program.policies.len();
-    let state = startup::app_state(
-        config.host(),
-        initial,
-        metrics,
-        decision_log,
-        None,
-        None,
-        providers,
-    );
+    let host = match config.host() {
+        Ok(host) => host,
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return Outcome::Failure;
+        }
+    };
+    let state = startup::app_state(host, initial, metrics, decision_log, None, None, providers);
     let _watcher = reload::start(state.clone());
     let address = listener
         .local_addr()

@@ -9,6 +9,13 @@
 //! under `1d`. So `t.toDate().offset(t.toTime()) == t` for every `t` whose day starts in range.
 //! Arithmetic that leaves the 64-bit range is [`EvalError::Overflow`]. Duration conversions
 //! truncate toward zero: `duration("-90m").toHours()` is `-1`.
+//!
+//! Local time is read in an IANA time zone named by its argument (`"Europe/Berlin"`), with the
+//! tz database built into the binary (jiff's bundled copy), so a decision does not depend on the
+//! machine's zoneinfo: `t.dayOfWeek(zone)` is the ISO weekday (1 Monday to 7 Sunday),
+//! `t.timeOfDay(zone)` the wall-clock time as a duration (`9h30m` at half past nine, whatever a
+//! daylight saving change did earlier that day), `t.date(zone)` the local date as `YYYY-MM-DD`.
+//! An unknown zone is [`EvalError::Extension`].
 
 use authz_runtime::eval::{EvalError, Evaluator};
 use authz_runtime::ext::{parse_duration, parse_timestamp};
@@ -71,6 +78,60 @@ pub(super) fn to_time(_: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, Ev
     Ok(Value::Duration(
         timestamp_millis(instant)?.rem_euclid(MILLIS_PER_DAY),
     ))
+}
+
+/// `t` as the date and time a clock in the IANA zone named by `zone` shows.
+fn zoned(
+    evaluator: &Evaluator<'_>,
+    instant: Value,
+    zone: Value,
+) -> Result<jiff::civil::DateTime, EvalError> {
+    let millis = timestamp_millis(instant)?;
+    let name = evaluator.text(zone)?;
+    let zone =
+        jiff::tz::TimeZone::get(name).map_err(|_| EvalError::Extension("unknown time zone"))?;
+    let instant = jiff::Timestamp::from_millisecond(millis).map_err(|_| EvalError::Overflow)?;
+    Ok(zone.to_datetime(instant))
+}
+
+/// `t.dayOfWeek(zone)`: 1 (Monday) to 7 (Sunday) in `zone`.
+pub(super) fn day_of_week(
+    evaluator: &mut Evaluator<'_>,
+    args: &[Value],
+) -> Result<Value, EvalError> {
+    let [instant, zone] = arguments(args)?;
+    let local = zoned(evaluator, instant, zone)?;
+    Ok(Value::Long(i64::from(
+        local.weekday().to_monday_one_offset(),
+    )))
+}
+
+/// `t.timeOfDay(zone)`: the wall-clock time in `zone`, as the duration a clock shows since
+/// midnight.
+pub(super) fn time_of_day(
+    evaluator: &mut Evaluator<'_>,
+    args: &[Value],
+) -> Result<Value, EvalError> {
+    let [instant, zone] = arguments(args)?;
+    let local = zoned(evaluator, instant, zone)?;
+    let millis = i64::from(local.hour()) * MILLIS_PER_HOUR
+        + i64::from(local.minute()) * MILLIS_PER_MINUTE
+        + i64::from(local.second()) * MILLIS_PER_SECOND
+        + i64::from(local.millisecond());
+    Ok(Value::Duration(millis))
+}
+
+/// `t.date(zone)`: the date in `zone`, as `YYYY-MM-DD`.
+pub(super) fn date(evaluator: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, EvalError> {
+    let [instant, zone] = arguments(args)?;
+    let local = zoned(evaluator, instant, zone)?;
+    let text = format!(
+        "{:04}-{:02}-{:02}",
+        local.year(),
+        local.month(),
+        local.day()
+    );
+    Ok(evaluator.make_string(&text))
 }
 
 /// `d.toDays()`

@@ -633,6 +633,8 @@ pub struct Options {
     pub upstream_url: Option<String>,
     /// More lines of the `[context]` table, such as `amount = "query:amount"`.
     pub context: String,
+    /// One more policy file, `extra.authz`: declarations, routes and policies of a test's own.
+    pub policy_file: Option<String>,
 }
 
 /// A running proxy in front of a recording upstream, with its directory and audit log.
@@ -653,6 +655,9 @@ impl Proxy {
         std::fs::write(policies.join("schema.authz"), SCHEMA).unwrap();
         std::fs::write(policies.join("routes.authz"), ROUTES).unwrap();
         std::fs::write(policies.join("policies.authz"), POLICIES).unwrap();
+        if let Some(text) = &options.policy_file {
+            std::fs::write(policies.join("extra.authz"), text).unwrap();
+        }
         std::fs::write(dir.path().join("entities.json"), ENTITIES).unwrap();
         std::fs::write(dir.path().join("rs.jwks"), jwks(&[&keys.rsa])).unwrap();
         std::fs::write(dir.path().join("es.jwks"), jwks(&[&keys.ec])).unwrap();
