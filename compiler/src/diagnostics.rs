@@ -642,6 +642,25 @@ pub enum CheckError {
         #[label("count is 0")]
         span: SourceSpan,
     },
+    /// A limit period of no time, or of more than a year (`per 0 seconds`, `per 400 days`).
+    #[error("a limit's period must be from 1 second to 366 days")]
+    #[diagnostic(code(authz::check::limit_period))]
+    LimitPeriod {
+        /// The number of units.
+        #[label("this many units")]
+        span: SourceSpan,
+    },
+    /// A burst of 0.
+    #[error("a limit's burst must allow at least 1 request")]
+    #[diagnostic(
+        code(authz::check::limit_burst),
+        help("leave `burst` out to allow the whole count at once")
+    )]
+    LimitBurst {
+        /// The burst.
+        #[label("burst is 0")]
+        span: SourceSpan,
+    },
     /// A limit period other than `second`, `minute`, `hour` and `day`.
     #[error("`{name}` is not a limit period")]
     #[diagnostic(code(authz::check::limit_unit))]
@@ -649,7 +668,7 @@ pub enum CheckError {
         /// The unit as written.
         name: String,
         /// Where it was written.
-        #[label("expected `second`, `minute`, `hour` or `day`")]
+        #[label("expected `second`, `minute`, `hour` or `day` (or their plurals)")]
         span: SourceSpan,
         /// A suggestion.
         #[help]

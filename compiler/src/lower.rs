@@ -421,16 +421,27 @@ impl Lowerer<'_> {
     }
 
     fn limit(&mut self, limit: &ast::LimitDecl) -> Lowering<program::Limit> {
-        let period_seconds = match limit.unit.name.as_str() {
-            "second" => 1,
-            "minute" => 60,
-            "hour" => 3_600,
-            "day" => 86_400,
-            other => {
-                return Err(self.fail(limit.unit.span, |at| Invariant::Unexpected {
-                    what: format!("a limit period `{other}`"),
+        let Some(unit) = crate::typeck::unit_seconds(&limit.unit.name) else {
+            return Err(self.fail(limit.unit.span, |at| Invariant::Unexpected {
+                what: format!("a limit period `{}`", limit.unit.name),
+                at,
+            }));
+        };
+        let units = match &limit.period {
+            None => Some(1),
+            Some(period) => u64::try_from(period.value).ok().filter(|units| *units >= 1),
+        };
+        let period_seconds = match units.and_then(|units| units.checked_mul(unit)) {
+            Some(seconds) if seconds <= crate::typeck::MAX_LIMIT_PERIOD_SECONDS => seconds,
+            _ => {
+                let span = limit
+                    .period
+                    .as_ref()
+                    .map_or(limit.unit.span, |period| period.span);
+                return Err(self.fail(span, |at| Invariant::Unexpected {
+                    what: "a limit period out of range".to_string(),
                     at,
-                }))
+                }));
             }
         };
         let count = match u64::try_from(limit.count.value) {
@@ -441,6 +452,18 @@ impl Lowerer<'_> {
                     at,
                 }))
             }
+        };
+        let burst = match &limit.burst {
+            None => count,
+            Some(burst) => match u64::try_from(burst.value) {
+                Ok(burst) if burst >= 1 => burst,
+                _ => {
+                    return Err(self.fail(burst.span, |at| Invariant::Unexpected {
+                        what: format!("a limit burst of {}", burst.value),
+                        at,
+                    }))
+                }
+            },
         };
         let mut keys = Vec::with_capacity(limit.keys.len());
         for key in &limit.keys {
@@ -454,6 +477,7 @@ impl Lowerer<'_> {
             name: limit.name.value.clone(),
             count,
             period_seconds,
+            burst,
             keys,
             condition,
         })

@@ -72,7 +72,23 @@ pub struct CheckedLimit {
 }
 
 /// The periods a limit may count over.
-const LIMIT_UNITS: [&str; 4] = ["second", "minute", "hour", "day"];
+const LIMIT_UNITS: [&str; 8] = [
+    "second", "minute", "hour", "day", "seconds", "minutes", "hours", "days",
+];
+
+/// The seconds in a limit's unit, singular or plural.
+pub(crate) fn unit_seconds(unit: &str) -> Option<u64> {
+    match unit {
+        "second" | "seconds" => Some(1),
+        "minute" | "minutes" => Some(60),
+        "hour" | "hours" => Some(3_600),
+        "day" | "days" => Some(86_400),
+        _ => None,
+    }
+}
+
+/// The longest period a limit may have: a year of seconds.
+pub(crate) const MAX_LIMIT_PERIOD_SECONDS: u64 = 366 * 86_400;
 
 /// The generic methods of sets.
 const SET_METHODS: [&str; 4] = ["contains", "containsAll", "containsAny", "isEmpty"];
@@ -314,6 +330,30 @@ pub(crate) fn check_limit(
                 span: limit.count.span.into(),
             },
         );
+    }
+    if let Some(period) = &limit.period {
+        let seconds = u64::try_from(period.value)
+            .ok()
+            .zip(unit_seconds(&limit.unit.name))
+            .and_then(|(count, unit)| count.checked_mul(unit));
+        if period.value < 1 || seconds.is_some_and(|seconds| seconds > MAX_LIMIT_PERIOD_SECONDS) {
+            reporter.report(
+                file,
+                CheckError::LimitPeriod {
+                    span: period.span.into(),
+                },
+            );
+        }
+    }
+    if let Some(burst) = &limit.burst {
+        if burst.value < 1 {
+            reporter.report(
+                file,
+                CheckError::LimitBurst {
+                    span: burst.span.into(),
+                },
+            );
+        }
     }
     if !LIMIT_UNITS.contains(&limit.unit.name.as_str()) {
         reporter.report(

@@ -314,15 +314,19 @@ pub struct Condition {
     pub expr: Expr,
 }
 
-/// `limit "name" COUNT per UNIT [per KEY, KEY...] [when e];`
+/// `limit "name" COUNT per [N] UNIT [burst B] [per KEY, KEY...] [when e];`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitDecl {
     /// The limit's name, reported with the obligation.
     pub name: StrLit,
     /// How many requests are allowed per period.
     pub count: IntLit,
-    /// The period: `second`, `minute`, `hour` or `day`.
+    /// How many units make the period: the `10` of `per 10 seconds`; none for one.
+    pub period: Option<IntLit>,
+    /// The unit of the period: `second`, `minute`, `hour` or `day`, or their plurals.
     pub unit: Ident,
+    /// `burst B`: how many requests may come at once; none for `count`.
+    pub burst: Option<IntLit>,
     /// Expressions whose values together key the counter; none means one global counter.
     pub keys: Vec<Expr>,
     /// The condition under which the limit applies; none means always.

@@ -562,7 +562,17 @@ impl Builder<'_, '_> {
         docs.push(Doc::Space);
         self.token(&mut docs, limit.unit.span.start, "per");
         docs.push(Doc::Space);
+        if let Some(period) = &limit.period {
+            self.token(&mut docs, period.span.start, period.value.to_string());
+            docs.push(Doc::Space);
+        }
         self.ident(&mut docs, &limit.unit);
+        if let Some(burst) = &limit.burst {
+            docs.push(Doc::Space);
+            self.token(&mut docs, burst.span.start, "burst");
+            docs.push(Doc::Space);
+            self.token(&mut docs, burst.span.start, burst.value.to_string());
+        }
         let mut rest = Vec::new();
         if let Some(first) = limit.keys.first() {
             self.line_before(&mut rest, first.span.start, Doc::Line);

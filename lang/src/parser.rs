@@ -615,7 +615,18 @@ impl<'t> Parser<'t> {
         let name = self.string()?;
         let count = self.int()?;
         self.expect(TokenKind::Per)?;
+        let period = if self.at(TokenKind::Int) {
+            Some(self.int()?)
+        } else {
+            None
+        };
         let unit = self.ident_expecting("a period: `second`, `minute`, `hour` or `day`")?;
+        let burst = if self.at(TokenKind::Ident) && self.slice(self.token().span) == "burst" {
+            self.bump();
+            Some(self.int()?)
+        } else {
+            None
+        };
         let mut keys = Vec::new();
         if self.eat(TokenKind::Per).is_some() {
             keys.push(self.expr()?.expr);
@@ -631,7 +642,9 @@ impl<'t> Parser<'t> {
         Ok(LimitDecl {
             name,
             count,
+            period,
             unit,
+            burst,
             keys,
             condition,
         })

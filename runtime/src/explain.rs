@@ -400,6 +400,7 @@ impl Namer<'_> {
                     "key": key,
                     "requests": limit.count,
                     "per_seconds": limit.period_seconds,
+                    "burst": limit.burst,
                 })
             })
             .collect();

@@ -169,6 +169,8 @@ pub struct Limit {
     pub count: u64,
     /// The period in seconds.
     pub period_seconds: u64,
+    /// How many requests may come at once (the bucket's size); `count` unless given.
+    pub burst: u64,
     /// The key expressions; none for one global counter.
     pub keys: Vec<Expr>,
     /// When it applies; `None` for always.

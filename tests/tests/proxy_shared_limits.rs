@@ -226,3 +226,49 @@ fn when_redis_fails_limited_requests_are_refused_then_limits_come_back() {
     assert_eq!(ping(&strict, "alice").status, 429);
     assert!(strict.server.alive());
 }
+
+/// A route whose limit has a window of seconds and a burst.
+const WINDOWED: &str = r#"
+action poll: User -> Api;
+route GET "/poll" => poll Api("ping");
+permit principal: User, action: poll, resource: Api;
+limit "polls" 5 per 10 seconds burst 5 per principal when action == Action("poll");
+"#;
+
+/// The statuses of `n` polls by `user` in a row.
+fn polls(proxy: &Proxy, user: &str, n: usize) -> Vec<u16> {
+    let token = user_token(user);
+    (0..n)
+        .map(|_| proxy.get_as(&token, "/poll").status)
+        .collect()
+}
+
+#[test]
+fn a_window_of_seconds_with_a_burst_is_enforced_in_memory_and_in_redis() {
+    let in_memory = Proxy::start(Options {
+        policy_file: Some(WINDOWED.to_string()),
+        ..Options::default()
+    });
+    assert_eq!(
+        polls(&in_memory, "alice", 6),
+        [200, 200, 200, 200, 200, 429]
+    );
+    let limited = in_memory.get_as(&user_token("alice"), "/poll");
+    assert_eq!(limited.status, 429);
+    // One request every 2 seconds comes back: the window is 10 seconds for 5.
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "retry-after {retry}");
+    assert_eq!(polls(&in_memory, "bob", 5), [200; 5]);
+
+    let Some(binary) = redis_server() else { return };
+    let redis = Redis::start(binary);
+    let shared = Proxy::start(Options {
+        extra: format!(
+            "[limits]\nredis_url = \"{}\"\ntimeout_ms = 300\n",
+            redis.url()
+        ),
+        policy_file: Some(WINDOWED.to_string()),
+        ..Options::default()
+    });
+    assert_eq!(polls(&shared, "alice", 6), [200, 200, 200, 200, 200, 429]);
+}

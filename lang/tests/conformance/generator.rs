@@ -540,7 +540,14 @@ impl Generator {
         self.string();
         self.int();
         self.push("per");
+        if self.rng.chance(30) {
+            self.int();
+        }
         self.ident();
+        if self.rng.chance(30) {
+            self.push("burst");
+            self.int();
+        }
         if self.rng.chance(60) {
             self.push("per");
             self.expr(MAX_DEPTH);

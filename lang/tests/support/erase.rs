@@ -111,7 +111,15 @@ fn item(item: &Item) -> Item {
                     value: limit.count.value,
                     span: Span::default(),
                 },
+                period: limit.period.as_ref().map(|period| IntLit {
+                    value: period.value,
+                    span: Span::default(),
+                }),
                 unit: ident(&limit.unit),
+                burst: limit.burst.as_ref().map(|burst| IntLit {
+                    value: burst.value,
+                    span: Span::default(),
+                }),
                 keys: limit.keys.iter().map(expr).collect(),
                 condition: limit.condition.as_ref().map(expr),
             }),

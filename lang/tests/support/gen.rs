@@ -374,15 +374,19 @@ fn item_kind() -> impl Strategy<Value = ItemKind> {
         ],
         vec(expr(), 0..3),
         option::of(expr()),
+        (option::of(int()), option::of(int())),
     )
-        .prop_map(|(name, count, unit, keys, condition)| {
+        .prop_map(|(name, count, unit, keys, condition, (period, burst))| {
+            let literal = |value| IntLit {
+                value,
+                span: span(),
+            };
             ItemKind::Limit(LimitDecl {
                 name,
-                count: IntLit {
-                    value: count,
-                    span: span(),
-                },
+                count: literal(count),
+                period: period.map(literal),
                 unit,
+                burst: burst.map(literal),
                 keys,
                 condition,
             })

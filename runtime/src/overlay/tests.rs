@@ -477,6 +477,7 @@ fn explanations_name_request_entities_and_their_values() {
         name: "per-user".to_owned(),
         count: 10,
         period_seconds: 60,
+        burst: 10,
         keys: vec![principal(), email, trainings],
         condition: None,
     });

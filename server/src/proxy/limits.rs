@@ -17,6 +17,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
+use super::shared_limits::Declared;
+
 type Limiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
@@ -24,6 +26,7 @@ type Limiter =
 pub struct LimitState {
     count: u64,
     period_seconds: u64,
+    burst: u64,
     limiter: Limiter,
 }
 
@@ -59,24 +62,33 @@ pub struct Verdict {
 }
 
 impl Limiters {
-    /// Limiters for `limits` (name, count, period), keeping the state of unchanged ones from
-    /// `previous`.
-    pub fn new(limits: &[(String, u64, u64)], previous: Option<&Limiters>) -> Limiters {
+    /// Limiters for `limits`, keeping the state of unchanged ones (same name, count, period and
+    /// burst) from `previous`.
+    pub fn new(limits: &[Declared<'_>], previous: Option<&Limiters>) -> Limiters {
         let mut by_name = HashMap::new();
-        for (name, count, period_seconds) in limits {
+        for limit in limits {
             let kept = previous
-                .and_then(|previous| previous.by_name.get(name))
-                .filter(|state| state.count == *count && state.period_seconds == *period_seconds);
+                .and_then(|previous| previous.by_name.get(limit.name))
+                .filter(|state| {
+                    state.count == limit.count
+                        && state.period_seconds == limit.period_seconds
+                        && state.burst == limit.burst
+                });
             let state = match kept {
                 Some(state) => state.clone(),
                 None => Arc::new(LimitState {
-                    count: *count,
-                    period_seconds: *period_seconds,
-                    limiter: RateLimiter::keyed(quota(*count, *period_seconds))
-                        .with_middleware::<StateInformationMiddleware>(),
+                    count: limit.count,
+                    period_seconds: limit.period_seconds,
+                    burst: limit.burst,
+                    limiter: RateLimiter::keyed(quota(
+                        limit.count,
+                        limit.period_seconds,
+                        limit.burst,
+                    ))
+                    .with_middleware::<StateInformationMiddleware>(),
                 }),
             };
-            by_name.insert(name.clone(), state);
+            by_name.insert(limit.name.to_string(), state);
         }
         Limiters { by_name }
     }
@@ -140,12 +152,15 @@ pub fn tighter(verdict: &Verdict, current: Option<&Verdict>) -> bool {
     }
 }
 
-/// `count` requests per `period_seconds`, as a burst of `count` refilled evenly over the period.
-fn quota(count: u64, period_seconds: u64) -> Quota {
-    let burst =
-        NonZeroU32::new(u32::try_from(count).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN);
+/// `count` requests per `period_seconds`, refilled evenly over the period (one every
+/// `period / count`), at most `burst` at once.
+fn quota(count: u64, period_seconds: u64, burst: u64) -> Quota {
+    let to_cells = |n: u64| {
+        NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX).max(1)).unwrap_or(NonZeroU32::MIN)
+    };
+    let (count, burst) = (to_cells(count), to_cells(burst));
     let period = Duration::from_secs(period_seconds.max(1));
-    let per_cell = period / burst.get();
+    let per_cell = period / count.get();
     let per_cell = if per_cell.is_zero() {
         Duration::from_nanos(1)
     } else {
@@ -168,9 +183,18 @@ pub fn seconds_up(wait: Duration) -> u64 {
 mod tests {
     use super::*;
 
+    fn free(count: u64, period_seconds: u64, burst: u64) -> Declared<'static> {
+        Declared {
+            name: "free",
+            count,
+            period_seconds,
+            burst,
+        }
+    }
+
     #[test]
     fn the_count_plus_one_request_is_refused_per_key() {
-        let limiters = Limiters::new(&[("free".to_string(), 3, 60)], None);
+        let limiters = Limiters::new(&[free(3, 60, 3)], None);
         let obligation = |key| Obligation { limit: "free", key };
         for expected_remaining in [2, 1, 0] {
             let verdict = limiters.check(&[obligation("alice")]).unwrap();
@@ -189,15 +213,33 @@ mod tests {
 
     #[test]
     fn unchanged_limits_keep_their_state_across_reloads() {
-        let first = Limiters::new(&[("free".to_string(), 1, 60)], None);
+        let first = Limiters::new(&[free(1, 60, 1)], None);
         let obligation = [Obligation {
             limit: "free",
             key: "alice",
         }];
         assert!(first.check(&obligation).unwrap().allowed);
-        let second = Limiters::new(&[("free".to_string(), 1, 60)], Some(&first));
+        let second = Limiters::new(&[free(1, 60, 1)], Some(&first));
         assert!(!second.check(&obligation).unwrap().allowed);
-        let changed = Limiters::new(&[("free".to_string(), 2, 60)], Some(&second));
+        let changed = Limiters::new(&[free(2, 60, 2)], Some(&second));
         assert!(changed.check(&obligation).unwrap().allowed);
+        let reburst = Limiters::new(&[free(2, 60, 1)], Some(&changed));
+        assert!(reburst.check(&obligation).unwrap().allowed);
+    }
+
+    #[test]
+    fn a_window_of_seconds_with_a_burst_refills_evenly() {
+        // 5 per 10 seconds with a burst of 2: two at once, then one every 2 seconds.
+        let limiters = Limiters::new(&[free(5, 10, 2)], None);
+        let obligation = [Obligation {
+            limit: "free",
+            key: "alice",
+        }];
+        assert!(limiters.check(&obligation).unwrap().allowed);
+        assert!(limiters.check(&obligation).unwrap().allowed);
+        let refused = limiters.check(&obligation).unwrap();
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after, 2, "{refused:?}");
+        assert_eq!(refused.count, 5);
     }
 }

@@ -1072,16 +1072,8 @@ async fn enforce_limits(
         .collect();
     let counted = match &state.shared_limits {
         Some(shared) => {
-            let declared: Vec<Declared<'_>> = snapshot
-                .program
-                .limits
-                .iter()
-                .map(|limit| Declared {
-                    name: &limit.name,
-                    count: limit.count,
-                    period_seconds: limit.period_seconds,
-                })
-                .collect();
+            let declared: Vec<Declared<'_>> =
+                snapshot.program.limits.iter().map(Declared::of).collect();
             shared.check(&declared, &borrowed).await
         }
         None => match snapshot.derived::<ProxyPlan>() {

@@ -18,6 +18,7 @@ use authz_runtime::schema::{Schema, ValueType};
 
 use super::context_plan::ContextPlan;
 use super::limits::Limiters;
+use super::shared_limits::Declared;
 use crate::host::state::Snapshot;
 
 use super::identity::config::{AttributeMapping, ClaimType};
@@ -92,12 +93,8 @@ impl ProxyFit {
         let schema = &snapshot.program.schema;
         self.check(schema)?;
         let context = ContextPlan::derive(&self.context, schema)?;
-        let declared: Vec<(String, u64, u64)> = snapshot
-            .program
-            .limits
-            .iter()
-            .map(|limit| (limit.name.clone(), limit.count, limit.period_seconds))
-            .collect();
+        let declared: Vec<Declared<'_>> =
+            snapshot.program.limits.iter().map(Declared::of).collect();
         let previous_limiters = previous
             .and_then(Snapshot::derived::<ProxyPlan>)
             .map(|plan| &*plan.limiters);

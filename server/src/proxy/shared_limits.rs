@@ -1,11 +1,13 @@
 //! Rate limits shared by several proxy replicas, kept in Redis (`[limits] redis_url`).
 //!
-//! The algorithm is the GCRA of `limits.rs` (a burst of `count` refilled evenly over the period),
+//! The algorithm is the GCRA of `limits.rs` (`count` requests per period, refilled evenly, at most
+//! `burst` at once),
 //! with each key's theoretical arrival time (TAT) stored in Redis and updated by one Lua script,
 //! so that a check is one atomic round trip whichever replica makes it. Time comes from Redis
 //! (`TIME`), not from the replicas, so their clocks need not agree. A key expires when its
 //! bucket is full again, so idle keys cost no memory. Keys are
-//! `{prefix}{limit}:{count}/{period}:{key}`: a limit whose count or period changes starts afresh,
+//! `{prefix}{limit}:{count}/{period}/{burst}:{key}`: a limit whose count, period or burst changes
+//! starts afresh,
 //! as in memory.
 //!
 //! When Redis cannot be reached or does not answer within `timeout_ms`, the request is refused
@@ -119,7 +121,8 @@ const MAX_OPEN_PER_THREAD: usize = 16;
 /// waits out the whole timeout.
 const MAX_IDLE_TIME: Duration = Duration::from_secs(30);
 
-/// The limits of one limit declaration, as the script needs them.
+/// The limits of one limit declaration, as the limiters (in memory and in Redis) need them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Declared<'a> {
     /// The limit's name.
     pub name: &'a str,
@@ -127,6 +130,20 @@ pub struct Declared<'a> {
     pub count: u64,
     /// The period.
     pub period_seconds: u64,
+    /// Requests allowed at once.
+    pub burst: u64,
+}
+
+impl<'a> Declared<'a> {
+    /// The limits of a program's declaration.
+    pub fn of(limit: &'a authz_runtime::program::Limit) -> Declared<'a> {
+        Declared {
+            name: &limit.name,
+            count: limit.count,
+            period_seconds: limit.period_seconds,
+            burst: limit.burst,
+        }
+    }
 }
 
 /// Redis failed and `on_error = "deny"`: the request is refused.
@@ -216,11 +233,16 @@ impl SharedLimits {
             let count = limit.count.max(1);
             let interval_us = (limit.period_seconds.max(1) * 1_000_000 / count).max(1);
             keys.push(format!(
-                "{}{}:{}/{}:{}",
-                self.prefix, limit.name, limit.count, limit.period_seconds, obligation.key
+                "{}{}:{}/{}/{}:{}",
+                self.prefix,
+                limit.name,
+                limit.count,
+                limit.period_seconds,
+                limit.burst,
+                obligation.key
             ));
             args.push(interval_us.to_string());
-            args.push(count.to_string());
+            args.push(limit.burst.max(1).to_string());
             limits.push((limit, interval_us));
         }
         if keys.is_empty() {
