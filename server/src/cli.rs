@@ -161,6 +161,14 @@ pub struct TestArgs {
     /// The policy directory; its `*.test.toml` files are the tests [default: the current
     /// directory].
     pub dir: Option<PathBuf>,
+    /// Fail when a policy determines no test's decision (an untested policy is an unguarded
+    /// one).
+    #[arg(long)]
+    pub deny_uncovered: bool,
+    /// Decide every test as of this RFC 3339 instant (the context field `now`, when the action
+    /// has one); a test's own `now` wins.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
     /// Diagnostic output.
     #[command(flatten)]
     pub output: OutputArgs,

@@ -337,3 +337,88 @@ policies = ["viewers-read"]
         "{printed}"
     );
 }
+
+#[test]
+fn test_files_bring_their_own_entities_and_check_obligations() {
+    let temp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/docs"), temp.path());
+    for entry in std::fs::read_dir(temp.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".test.toml") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    std::fs::write(
+        temp.path().join("zed.json"),
+        r#"[{"type": "User", "id": "zed", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "z@x", "clearance": 1, "trainings": []}, "parents": []}]"#,
+    )
+    .unwrap();
+    std::fs::write(
+        temp.path().join("new.test.toml"),
+        r#"[[test]]
+name = "zed, a viewer known only to this test, reads the roadmap"
+principal = { type = "User", id = "zed" }
+action = "read"
+resource = { type = "Document", id = "roadmap" }
+entities = [
+  { type = "User", id = "zed", parents = [{ type = "Role", id = "acme-viewers" }], attrs = { tenant = { type = "Tenant", id = "acme" }, email = "z@x", clearance = 1, trainings = [] } },
+]
+decision = "allow"
+policies = ["viewers-read"]
+obligations = [{ limit = "tenant-api", key = 'Tenant("acme")' }]
+
+[[test]]
+name = "zed from a file, without the role, does not"
+principal = { type = "User", id = "zed" }
+action = "read"
+resource = { type = "Document", id = "roadmap" }
+entities = "zed.json"
+decision = "deny"
+obligations = []
+"#,
+    )
+    .unwrap();
+    let output = authz(&["test", "."], temp.path());
+    let printed = stdout(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{printed}{}",
+        stderr(&output)
+    );
+    assert!(
+        printed.trim_end().ends_with("2 passed, 0 failed"),
+        "{printed}"
+    );
+
+    // Untested policies fail the run when asked.
+    let output = authz(&["test", ".", "--deny-uncovered"], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("not covered by any test"),
+        "{}",
+        stderr(&output)
+    );
+
+    // A wrong obligation fails, and the failure shows everything that happened.
+    std::fs::write(
+        temp.path().join("new.test.toml"),
+        r#"[[test]]
+name = "an obligation that does not apply"
+principal = { type = "User", id = "alice" }
+action = "read"
+resource = { type = "Document", id = "roadmap" }
+decision = "allow"
+obligations = [{ limit = "tenant-api", key = 'Tenant("globex")' }]
+"#,
+    )
+    .unwrap();
+    let output = authz(&["test", "."], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    let printed = stdout(&output);
+    assert!(
+        printed.contains(r#"obligations: expected ["tenant-api[Tenant(\"globex\")]"], got ["tenant-api[Tenant(\"acme\")]"]"#),
+        "{printed}"
+    );
+    assert!(printed.contains("got: allow, policies ["), "{printed}");
+}

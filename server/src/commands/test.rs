@@ -11,13 +11,20 @@
 //! action = "read"
 //! resource = { type = "Document", id = "d1" }
 //! context = {}                 # optional
+//! now = "2026-03-30T07:30:00Z" # optional: the context field `now` (as `--now` does)
+//! entities = [                 # optional: entities of this test only, over the file's
+//!   { type = "User", id = "zed", attrs = { tier = "free" }, parents = [] },
+//! ]                            # (or a JSON file of them: entities = "zed.json")
 //! decision = "allow"           # or "deny"
 //! policies = ["owners-read"]   # optional: exactly these determine the decision
 //! reasons = []                 # optional: exactly these reasons are returned
+//! obligations = [{ limit = "free-tier", key = "User(\"zed\")" }]  # optional: exactly these
 //! ```
 //!
-//! Failures print what was expected next to what happened; at the end, the policies that no test
-//! saw determine a decision are listed, since an untested policy is an unguarded one.
+//! A failure prints what was expected next to what happened, and always the actual decision, its
+//! policies, reasons, obligations and errors. At the end, the policies that no test saw determine a
+//! decision are listed, since an untested policy is an unguarded one; `--deny-uncovered` makes
+//! that a failure.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -54,9 +61,25 @@ struct TestCase {
     resource: toml::Value,
     #[serde(default)]
     context: Option<toml::Value>,
+    /// The test's own entities: an array of them, or a JSON file's path relative to the test
+    /// file.
+    #[serde(default)]
+    entities: Option<toml::Value>,
+    /// The time the context field `now` holds.
+    #[serde(default)]
+    now: Option<String>,
     decision: Expected,
     policies: Option<Vec<String>>,
     reasons: Option<Vec<String>>,
+    obligations: Option<Vec<ExpectedObligation>>,
+}
+
+/// A limit expected to apply: its name and, optionally, the key it counts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedObligation {
+    limit: String,
+    key: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -84,9 +107,22 @@ pub fn run(args: &TestArgs) -> Outcome {
             return Outcome::Failure;
         }
     };
+    let now = match args
+        .now
+        .as_deref()
+        .map(authz_runtime::ext::parse_timestamp)
+        .transpose()
+    {
+        Ok(now) => now,
+        Err(error) => {
+            eprintln!("error: --now: {error}");
+            return Outcome::Failure;
+        }
+    };
     let mut runner = Runner {
         program: &program,
         dir: &dir,
+        now,
         stores: HashMap::new(),
         exercised: BTreeSet::new(),
         passed: 0,
@@ -112,6 +148,13 @@ pub fn run(args: &TestArgs) -> Outcome {
         }
     }
     println!("\n{} passed, {} failed", runner.passed, runner.failed);
+    if args.deny_uncovered && !unexercised.is_empty() {
+        eprintln!(
+            "error: {} policies are not covered by any test (--deny-uncovered)",
+            unexercised.len()
+        );
+        return Outcome::Failure;
+    }
     if runner.failed > 0 || reporter.errors > 0 {
         Outcome::Failure
     } else {
@@ -148,6 +191,8 @@ fn test_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
 struct Runner<'a> {
     program: &'a Program,
     dir: &'a Path,
+    /// `--now`, in milliseconds.
+    now: Option<i64>,
     stores: HashMap<PathBuf, Option<EntityStore>>,
     exercised: BTreeSet<usize>,
     passed: usize,
@@ -199,7 +244,7 @@ impl Runner<'_> {
             let failures = run_test(
                 self.program,
                 store,
-                test,
+                (test, path, self.now),
                 &mut scratch,
                 &mut decision,
                 &mut self.exercised,
@@ -222,17 +267,36 @@ impl Runner<'_> {
 fn run_test(
     program: &Program,
     store: &EntityStore,
-    test: &TestCase,
+    (test, path, now): (&TestCase, &Path, Option<i64>),
     scratch: &mut Scratch,
     decision: &mut Decision,
     exercised: &mut BTreeSet<usize>,
 ) -> Vec<String> {
-    let request_json = serde_json::json!({
+    let mut request_json = serde_json::json!({
         "principal": toml_to_json(&test.principal),
         "action": toml_to_json(&test.action),
         "resource": toml_to_json(&test.resource),
         "context": test.context.as_ref().map_or(serde_json::json!({}), toml_to_json),
     });
+    match test_entities(test, path) {
+        Ok(Some(entities)) => {
+            if let Some(members) = request_json.as_object_mut() {
+                members.insert("entities".to_string(), entities);
+            }
+        }
+        Ok(None) => {}
+        Err(message) => return vec![message],
+    }
+    let now = match test.now.as_deref().map(authz_runtime::ext::parse_timestamp) {
+        Some(Ok(millis)) => Some(millis),
+        Some(Err(error)) => return vec![format!("now: {error}")],
+        None => now,
+    };
+    if let Some(now) = now {
+        if let Err(message) = crate::host::clock::stamp(program, &mut request_json, "now", now) {
+            return vec![format!("now: {message}")];
+        }
+    }
     let request = match authz_runtime::json::load_request_value(program, store, &request_json) {
         Ok(request) => request,
         Err(errors) => {
@@ -280,20 +344,70 @@ fn run_test(
     if let Some(expected) = &test.reasons {
         compare_sets("reasons", expected, &strings("reasons"), &mut failures);
     }
+    let obligations: Vec<(String, String)> = namer
+        .obligations(decision)
+        .map(|(limit, key)| (limit.name.clone(), key))
+        .collect();
+    if let Some(expected) = &test.obligations {
+        // An expected obligation without a key matches its limit with any key.
+        let shown = |(limit, key): &(String, String)| format!("{limit}[{key}]");
+        let expected_texts: Vec<String> = expected
+            .iter()
+            .map(|expected| {
+                let key = expected.key.clone().unwrap_or_else(|| {
+                    obligations
+                        .iter()
+                        .find(|(limit, _)| *limit == expected.limit)
+                        .map_or_else(|| "*".to_string(), |(_, key)| key.clone())
+                });
+                shown(&(expected.limit.clone(), key))
+            })
+            .collect();
+        let got_texts: Vec<String> = obligations.iter().map(shown).collect();
+        compare_sets("obligations", &expected_texts, &got_texts, &mut failures);
+    }
     if !failures.is_empty() {
-        let errors = explained
-            .get("errors")
-            .and_then(serde_json::Value::as_array);
-        for error in errors.into_iter().flatten() {
-            let text = |key: &str| error.get(key).and_then(serde_json::Value::as_str);
-            let site = text("policy").or(text("limit")).unwrap_or("?");
-            failures.push(format!(
-                "error in `{site}`: {}",
-                text("message").unwrap_or("")
-            ));
+        // What happened, whole, whatever the test asked about.
+        failures.push(format!(
+            "got: {}, policies {}, reasons {}, obligations [{}]",
+            word(got),
+            list(&strings("policies").iter().map(String::as_str).collect()),
+            list(&strings("reasons").iter().map(String::as_str).collect()),
+            obligations
+                .iter()
+                .map(|(limit, key)| format!("{limit}[{key}]"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        for (origin, error) in namer.errors(decision) {
+            let site = match origin {
+                authz_runtime::explain::ErrorOrigin::Policy(id) => format!("policy `{id}`"),
+                authz_runtime::explain::ErrorOrigin::Limit(name) => format!("limit `{name}`"),
+            };
+            failures.push(format!("error in {site}: {}", namer.error(error)));
         }
     }
     failures
+}
+
+/// A test's own entities as the request's `entities`: an inline array, or a JSON file named
+/// relative to the test file.
+fn test_entities(test: &TestCase, path: &Path) -> Result<Option<serde_json::Value>, String> {
+    match &test.entities {
+        None => Ok(None),
+        Some(toml::Value::Array(items)) => Ok(Some(serde_json::Value::Array(
+            items.iter().map(toml_to_json).collect(),
+        ))),
+        Some(toml::Value::String(file)) => {
+            let file = path.parent().unwrap_or(Path::new(".")).join(file);
+            let text = std::fs::read_to_string(&file)
+                .map_err(|error| format!("entities: cannot read {}: {error}", file.display()))?;
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|error| format!("entities: {}: {error}", file.display()))
+        }
+        Some(_) => Err("entities: expected an array of entities or a JSON file's name".to_string()),
+    }
 }
 
 fn compare_sets(what: &str, expected: &[String], got: &[String], failures: &mut Vec<String>) {
