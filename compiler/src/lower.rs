@@ -365,11 +365,20 @@ impl Lowerer<'_> {
         let principal = self.scope(&policy.principal)?;
         let resource = self.scope(&policy.resource)?;
         let mut conjuncts = Vec::new();
-        conjuncts.extend(scope_condition(Var::Principal, &principal));
-        conjuncts.extend(scope_condition(Var::Resource, &resource));
+        let mut parts = Vec::new();
+        for (var, scope, written) in [
+            (Var::Principal, &principal, &policy.principal),
+            (Var::Resource, &resource, &policy.resource),
+        ] {
+            if let Some(test) = scope_condition(var, scope) {
+                conjuncts.push(test);
+                parts.push(self.part(written.span, written.span));
+            }
+        }
         let mut value_key = None;
         for (index, condition) in policy.conditions.iter().enumerate() {
             let expr = self.expr(&condition.expr)?;
+            parts.push(self.part(condition.keyword_span, condition.expr.span));
             match condition.kind {
                 ast::ConditionKind::When => {
                     if index == 0 {
@@ -396,9 +405,29 @@ impl Lowerer<'_> {
                 resource,
                 condition,
                 reason,
+                parts,
             },
             value_key,
         })
+    }
+
+    /// The source of one conjunct, from `first` to the end of `last`, in the current file.
+    fn part(&self, first: Span, last: Span) -> program::ConditionPart {
+        let Some(source) = self.sources.get(self.file.0 as usize) else {
+            return program::ConditionPart {
+                text: String::new(),
+                at: String::new(),
+            };
+        };
+        let (start, end) = (first.start as usize, last.end as usize);
+        let text = source.text.get(start..end).unwrap_or("");
+        // One line, however the clause was laid out.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let position = source.line_col(start);
+        program::ConditionPart {
+            text,
+            at: format!("{}:{}:{}", source.name, position.line, position.column),
+        }
     }
 
     fn scope(&mut self, scope: &ast::Scope) -> Lowering<ScopeTest> {

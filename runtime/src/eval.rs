@@ -115,15 +115,46 @@ pub fn decide(
     let Some(bucket) = bucket else {
         return;
     };
-    evaluator.visit_group(&bucket.forbids, Effect::Forbid, out);
+    evaluator.visit_group(&bucket.forbids, &mut |evaluator, policy| {
+        evaluator.consider(policy, Effect::Forbid, out);
+    });
     if !out.determining.is_empty() {
         return;
     }
-    evaluator.visit_group(&bucket.permits, Effect::Permit, out);
+    evaluator.visit_group(&bucket.permits, &mut |evaluator, policy| {
+        evaluator.consider(policy, Effect::Permit, out);
+    });
     out.allow = !out.determining.is_empty();
     if out.allow {
         evaluator.obligations(out);
     }
+}
+
+/// The permits the index proposes for `request` (its candidates, before their conditions), in
+/// the order a decision considers them.
+pub fn candidate_permits(
+    program: &Program,
+    store: &EntityStore,
+    request: &Request,
+    scratch: &mut Scratch,
+) -> Vec<PolicyIdx> {
+    let mut candidates = Vec::new();
+    let action = program.schema.action_index(request.action.id);
+    let bucket = action.and_then(|action| {
+        let action = u32::try_from(action).ok()?;
+        program
+            .index
+            .bucket(action, request.principal.ty, request.resource.ty)
+    });
+    if let Some(bucket) = bucket {
+        let mut evaluator = Evaluator::new(program, store, request, scratch);
+        evaluator.visit_group(&bucket.permits, &mut |_, policy| {
+            if !candidates.contains(&policy) {
+                candidates.push(policy);
+            }
+        });
+    }
+    candidates
 }
 
 /// Evaluates expressions of one program for one request.
@@ -154,31 +185,34 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn visit_group(&mut self, group: &PolicyGroup, effect: Effect, out: &mut Decision) {
+    /// Calls `visit` for every policy of `group` the index proposes for this request: the
+    /// unkeyed ones, those keyed by the principal, the resource or one of their ancestors, and
+    /// those keyed by a value the request has (all of a key's when the key fails).
+    fn visit_group(&mut self, group: &PolicyGroup, visit: &mut impl FnMut(&mut Self, PolicyIdx)) {
         for &policy in &group.unkeyed {
-            self.consider(policy, effect, out);
+            visit(self, policy);
         }
         if !group.by_principal.is_empty() {
             let principal = self.request.principal;
-            self.visit_entity_keys(&group.by_principal, principal, effect, out);
+            self.visit_entity_keys(&group.by_principal, principal, visit);
         }
         if !group.by_resource.is_empty() {
             let resource = self.request.resource;
-            self.visit_entity_keys(&group.by_resource, resource, effect, out);
+            self.visit_entity_keys(&group.by_resource, resource, visit);
         }
         for key in &group.by_value {
             match self.eval(&key.key) {
                 Ok(value) => {
                     if let Some(policies) = key.policies.get(&value) {
                         for &policy in policies {
-                            self.consider(policy, effect, out);
+                            visit(self, policy);
                         }
                     }
                 }
                 // The key itself failed: every policy of this key meets the same error.
                 Err(_) => {
                     for &policy in &key.all {
-                        self.consider(policy, effect, out);
+                        visit(self, policy);
                     }
                 }
             }
@@ -189,19 +223,18 @@ impl<'a> Evaluator<'a> {
         &mut self,
         map: &crate::intern::FxHashMap<EntityUid, Vec<PolicyIdx>>,
         uid: EntityUid,
-        effect: Effect,
-        out: &mut Decision,
+        visit: &mut impl FnMut(&mut Self, PolicyIdx),
     ) {
         if let Some(policies) = map.get(&uid) {
             for &policy in policies {
-                self.consider(policy, effect, out);
+                visit(self, policy);
             }
         }
         let ancestors = self.ancestors(uid);
         for ancestor in ancestors.iter() {
             if let Some(policies) = map.get(ancestor) {
                 for &policy in policies {
-                    self.consider(policy, effect, out);
+                    visit(self, policy);
                 }
             }
         }

@@ -11,7 +11,7 @@ use serde_json::{json, Value as Json};
 use crate::decision::{Decision, ErrorSite};
 use crate::eval::EvalError;
 use crate::intern::Sym;
-use crate::program::{Effect, Program};
+use crate::program::{Effect, Expr, Program};
 use crate::request::Request;
 use crate::store::EntityStore;
 use crate::value::{EntityUid, PoolId, Value};
@@ -412,4 +412,160 @@ impl Namer<'_> {
             "obligations": obligations,
         })
     }
+}
+
+/// The most candidate permits an explanation lists.
+pub const MAX_EXPLAINED_CANDIDATES: usize = 32;
+
+/// What a candidate permit's condition came to, part by part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartOutcome {
+    /// Every part held: the permit applied (a forbid won, or it allowed).
+    Holds,
+    /// This part (an index into the policy's `parts`) was false.
+    False(usize),
+    /// This part failed with an error.
+    Failed(usize, EvalError),
+}
+
+/// A permit the index proposed for a request, and how its condition fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The policy.
+    pub policy: crate::index::PolicyIdx,
+    /// The first part of its condition that was false or failed, or that all held.
+    pub outcome: PartOutcome,
+}
+
+/// The candidate permits of `request`, each with the first part of its condition that was false
+/// or failed, in the order a decision considers them (at most [`MAX_EXPLAINED_CANDIDATES`]).
+/// Explanations only: deciding never calls this.
+pub fn candidates(
+    program: &Program,
+    store: &EntityStore,
+    request: &Request,
+    scratch: &mut crate::eval::Scratch,
+) -> Vec<Candidate> {
+    let proposed = crate::eval::candidate_permits(program, store, request, scratch);
+    let mut evaluator = crate::eval::Evaluator::new(program, store, request, scratch);
+    proposed
+        .into_iter()
+        .take(MAX_EXPLAINED_CANDIDATES)
+        .map(|policy| {
+            let outcome = match program
+                .policies
+                .get(policy as usize)
+                .and_then(|policy| policy.condition.as_ref().map(|c| (policy, c)))
+            {
+                None => PartOutcome::Holds,
+                Some((written, condition)) => {
+                    let parts = conjuncts(program, condition, written.parts.len());
+                    let mut outcome = PartOutcome::Holds;
+                    for (index, part) in parts.iter().enumerate() {
+                        match evaluator.eval(part) {
+                            Ok(Value::Bool(true)) => {}
+                            Ok(Value::Bool(false)) => {
+                                outcome = PartOutcome::False(index);
+                                break;
+                            }
+                            Ok(other) => {
+                                outcome = PartOutcome::Failed(
+                                    index,
+                                    EvalError::WrongType(other.kind_name()),
+                                );
+                                break;
+                            }
+                            Err(error) => {
+                                outcome = PartOutcome::Failed(index, error);
+                                break;
+                            }
+                        }
+                    }
+                    outcome
+                }
+            };
+            Candidate { policy, outcome }
+        })
+        .collect()
+}
+
+/// The `n` conjuncts of a lowered condition `((c1 && c2) && c3)...`, in source order; the whole
+/// condition as one part when its shape is not that (then `n` was not its number of parts).
+fn conjuncts<'p>(program: &'p Program, condition: &'p Expr, n: usize) -> Vec<&'p Expr> {
+    let resolve = |mut expr: &'p Expr| {
+        // Shared sub-expressions stand for their bodies; bounded, as sharing never nests a slot
+        // in itself.
+        for _ in 0..program.shared.len() + 1 {
+            match expr {
+                Expr::Shared(slot) => match program.shared.get(*slot as usize) {
+                    Some(body) => expr = body,
+                    None => break,
+                },
+                _ => break,
+            }
+        }
+        expr
+    };
+    let mut parts = Vec::with_capacity(n.max(1));
+    let mut rest = condition;
+    for _ in 1..n {
+        match resolve(rest) {
+            Expr::And(left, right) => {
+                parts.push(&**right);
+                rest = left;
+            }
+            _ => return vec![condition],
+        }
+    }
+    parts.push(rest);
+    parts.reverse();
+    parts
+}
+
+impl Namer<'_> {
+    /// The candidates as JSON: `[{"policy": id, "outcome": "holds" | "false" | "error",
+    /// "condition": text, "at": "file:line:column", "message": …}]`, the condition and place
+    /// naming the first part that was false or failed.
+    pub fn candidates_json(&self, candidates: &[Candidate]) -> Json {
+        let items: Vec<Json> = candidates
+            .iter()
+            .map(|candidate| {
+                let id = self.policy_id(candidate.policy);
+                let part = |index: usize| {
+                    self.program
+                        .policies
+                        .get(candidate.policy as usize)
+                        .and_then(|policy| policy.parts.get(index))
+                };
+                match candidate.outcome {
+                    PartOutcome::Holds => json!({ "policy": id, "outcome": "holds" }),
+                    PartOutcome::False(index) => json!({
+                        "policy": id,
+                        "outcome": "false",
+                        "condition": part(index).map(|part| bounded(&part.text)),
+                        "at": part(index).map(|part| part.at.clone()),
+                    }),
+                    PartOutcome::Failed(index, error) => json!({
+                        "policy": id,
+                        "outcome": "error",
+                        "condition": part(index).map(|part| bounded(&part.text)),
+                        "at": part(index).map(|part| part.at.clone()),
+                        "message": self.error(&error),
+                    }),
+                }
+            })
+            .collect();
+        Json::Array(items)
+    }
+}
+
+/// Condition text cut to 200 characters, so that an explanation stays bounded.
+fn bounded(text: &str) -> String {
+    const MAX: usize = 200;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(MAX).collect();
+    cut.push('…');
+    cut
 }

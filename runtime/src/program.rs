@@ -158,6 +158,18 @@ pub struct Policy {
     pub condition: Option<Expr>,
     /// The `@reason`, returned with a denial.
     pub reason: Option<String>,
+    /// Where each conjunct of `condition` was written, in order: for explanations.
+    pub parts: Vec<ConditionPart>,
+}
+
+/// One conjunct of a policy's condition as it was written: a scope test the index does not
+/// settle, a `when` or an `unless` clause.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionPart {
+    /// The source text, such as `when { resource.owner == principal }`.
+    pub text: String,
+    /// `file:line:column`.
+    pub at: String,
 }
 
 /// A lowered `limit`.

@@ -121,6 +121,7 @@ fn setup() -> (Program, EntityStore) {
         resource: ScopeTest::Any,
         condition,
         reason: None,
+        parts: Vec::new(),
     };
     let high_level = Expr::Cmp(
         authz_runtime::program::CmpOp::Gt,

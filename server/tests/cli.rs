@@ -422,3 +422,57 @@ obligations = [{ limit = "tenant-api", key = 'Tenant("globex")' }]
     );
     assert!(printed.contains("got: allow, policies ["), "{printed}");
 }
+
+#[test]
+fn eval_explain_on_a_default_deny_names_each_candidate_and_its_failing_condition() {
+    let output = authz(
+        &[
+            "eval",
+            "-p",
+            "examples/docs",
+            "-e",
+            "examples/docs/entities.json",
+            "--explain",
+            "-r",
+            r#"{"principal": {"type": "User", "id": "dave"}, "action": "read", "resource": {"type": "Document", "id": "roadmap"}}"#,
+        ],
+        &repo(),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(value["policies"], serde_json::json!([]));
+    let candidates = value["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty());
+    for candidate in candidates {
+        assert_eq!(candidate["outcome"], "false", "{candidate}");
+        assert!(
+            candidate["condition"].as_str().unwrap().len() > 3,
+            "{candidate}"
+        );
+        assert!(
+            candidate["at"]
+                .as_str()
+                .unwrap()
+                .starts_with("examples/docs/"),
+            "{candidate}"
+        );
+    }
+    let owners = candidates
+        .iter()
+        .find(|candidate| candidate["policy"] == "owners")
+        .unwrap();
+    assert_eq!(owners["condition"], "when resource.owner == principal");
+    assert_eq!(owners["at"], "examples/docs/ownership.authz:6:1");
+    // The same, readable, on stderr.
+    let readable = stderr(&output);
+    assert!(
+        readable.contains("deny: no permit applied (default deny)"),
+        "{readable}"
+    );
+    assert!(
+        readable.contains(
+            "permit `owners`: `when resource.owner == principal` is false (examples/docs/ownership.authz:6:1)"
+        ),
+        "{readable}"
+    );
+}

@@ -69,6 +69,33 @@ fn deny_names_the_forbids_and_their_reasons() {
         .json();
     assert_eq!(body["decision"], "deny", "{body}");
     assert!(!body["errors"].as_array().unwrap().is_empty(), "{body}");
+    assert!(body.get("candidates").is_none(), "only asked for: {body}");
+
+    // With `"explain": true`, a default deny names each candidate permit and where it fell short;
+    // in a batch too.
+    let mut dave = request("dave", "read", ("Document", "roadmap"));
+    dave["explain"] = json!(true);
+    let body = client.decide(&dave).json();
+    let owners = body["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|candidate| candidate["policy"] == "owners")
+        .cloned()
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(owners["outcome"], "false");
+    assert_eq!(owners["condition"], "when resource.owner == principal");
+    assert!(
+        owners["at"]
+            .as_str()
+            .unwrap()
+            .ends_with("ownership.authz:6:1"),
+        "{owners}"
+    );
+    let batch = client
+        .post_json("/v1/decide/batch", &json!({ "requests": [dave] }))
+        .json();
+    assert_eq!(batch["results"][0]["candidates"], body["candidates"]);
 }
 
 #[test]

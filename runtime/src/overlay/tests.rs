@@ -144,6 +144,7 @@ fn setup() -> (Program, EntityStore) {
         resource: ScopeTest::Any,
         condition: None,
         reason: None,
+        parts: Vec::new(),
     };
     let g = EntityUid { ty: group, id: g };
     let budget = EntityUid {

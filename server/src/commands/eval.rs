@@ -77,7 +77,17 @@ pub fn run(args: &EvalArgs) -> Outcome {
         request: &request,
     };
     let output = if args.explain {
-        namer.decision_json(&decision)
+        let mut output = namer.decision_json(&decision);
+        if !decision.allow {
+            let candidates =
+                authz_runtime::explain::candidates(&program, &store, &request, &mut Scratch::new());
+            let listed = namer.candidates_json(&candidates);
+            eprint!("{}", readable(&output, &listed));
+            if let Some(members) = output.as_object_mut() {
+                members.insert("candidates".to_string(), listed);
+            }
+        }
+        output
     } else {
         json!({ "decision": if decision.allow { "allow" } else { "deny" } })
     };
@@ -105,4 +115,54 @@ fn with_now(
     crate::host::clock::stamp(program, &mut json, "now", millis)
         .map_err(|message| format!("--now: {message}"))?;
     Ok(json.to_string())
+}
+
+/// A denial's explanation for people: who denied it, or why each candidate permit did not apply.
+fn readable(decision: &serde_json::Value, candidates: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let text = |value: &serde_json::Value, key: &str| {
+        value
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut out = String::new();
+    let denied_by: Vec<&str> = decision
+        .get("policies")
+        .and_then(serde_json::Value::as_array)
+        .map(|policies| {
+            policies
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect()
+        })
+        .unwrap_or_default();
+    if denied_by.is_empty() {
+        let _ = writeln!(out, "deny: no permit applied (default deny)");
+    } else {
+        let _ = writeln!(out, "deny: forbidden by {}", denied_by.join(", "));
+    }
+    let candidates = candidates.as_array().map_or(&[][..], Vec::as_slice);
+    if candidates.is_empty() {
+        let _ = writeln!(
+            out,
+            "  no permit is written for this principal, action and resource"
+        );
+    }
+    for candidate in candidates {
+        let policy = text(candidate, "policy");
+        let condition = text(candidate, "condition");
+        let at = text(candidate, "at");
+        let _ = match text(candidate, "outcome").as_str() {
+            "false" => writeln!(out, "  permit `{policy}`: `{condition}` is false ({at})"),
+            "error" => writeln!(
+                out,
+                "  permit `{policy}`: `{condition}` failed: {} ({at})",
+                text(candidate, "message")
+            ),
+            _ => writeln!(out, "  permit `{policy}`: applies, but a forbid wins"),
+        };
+    }
+    out
 }

@@ -222,7 +222,15 @@ async fn decide_one(
         )
         .map_err(|errors| request_errors(&errors, ""))?,
     };
-    let (response, line) = decide_completed(state, &snapshot, None, request, &request_id).await;
+    // `"explain": true` asks for the candidates of a denial; the loader has checked it is a
+    // boolean, so only a request that names it is parsed for it.
+    let explain = text.contains("\"explain\"")
+        && serde_json::from_str::<Json>(text)
+            .ok()
+            .and_then(|json| json.get("explain").and_then(Json::as_bool))
+            .unwrap_or(false);
+    let (response, line) =
+        decide_completed(state, &snapshot, (None, explain), request, &request_id).await;
     if let (Some(log), Some(line)) = (&state.decision_log, line) {
         log.record(line).await;
     }
@@ -278,10 +286,11 @@ async fn decide_batch(
     let mut results = Vec::with_capacity(requests.len());
     let mut lines = Vec::with_capacity(requests.len());
     for (index, (item, request)) in requests.iter().zip(loaded).enumerate() {
+        let explain = item.get("explain").and_then(Json::as_bool).unwrap_or(false);
         let (response, line) = decide_completed(
             state,
             &snapshot,
-            Some(item),
+            (Some(item), explain),
             request,
             &format!("{request_id}.{index}"),
         )
@@ -349,14 +358,19 @@ fn request_errors(errors: &[RequestError], field_prefix: &str) -> ApiError {
 async fn decide_completed(
     state: &AppState,
     snapshot: &Snapshot,
-    json: Option<&Json>,
+    (json, explain): (Option<&Json>, bool),
     request: Request,
     request_id: &str,
 ) -> (Json, Option<String>) {
     match providers::complete(&state.providers, snapshot, request).await {
         Ok(completed) => {
-            let (mut body, line) =
-                decide_loaded(state, snapshot, json, &completed.request, request_id);
+            let (mut body, line) = decide_loaded(
+                state,
+                snapshot,
+                (json, explain),
+                &completed.request,
+                request_id,
+            );
             if body.get("decision").and_then(Json::as_str) == Some("deny") {
                 // A missing entity the decision stumbled on is the cause to name first.
                 let met: Vec<String> = completed
@@ -422,7 +436,7 @@ async fn decide_completed(
 fn decide_loaded(
     state: &AppState,
     snapshot: &Snapshot,
-    json: Option<&Json>,
+    (json, explain): (Option<&Json>, bool),
     request: &Request,
     request_id: &str,
 ) -> (Json, Option<String>) {
@@ -452,7 +466,20 @@ fn decide_loaded(
         if !decision.errors.is_empty() {
             metrics.decisions_with_errors.inc();
         }
-        namer.decision_json(decision)
+        let mut body = namer.decision_json(decision);
+        if explain && !decision.allow {
+            // Which permits were candidates, and where each fell short.
+            let candidates = authz_runtime::explain::candidates(
+                &snapshot.program,
+                &snapshot.store,
+                request,
+                scratch,
+            );
+            if let Some(members) = body.as_object_mut() {
+                members.insert("candidates".to_string(), namer.candidates_json(&candidates));
+            }
+        }
+        body
     });
     let latency = started.elapsed();
     state
