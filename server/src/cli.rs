@@ -42,6 +42,64 @@ pub enum Command {
     /// Re-decide every request of an audit log against a policy set and list each decision that
     /// would change: the impact of a policy change on real traffic, before it ships.
     Replay(ReplayArgs),
+    /// Build, sign and verify policy bundles: one signed file of a policy set and its entities,
+    /// which `authz serve` and `authz proxy` pull with `[bundle]`.
+    Bundle(BundleArgs),
+}
+
+/// `authz bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BundleCommand,
+}
+
+/// The bundle subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Bundle a policy directory and an entities file into one (unsigned) file; the set must
+    /// compile and its entities load.
+    Build {
+        /// The policy directory.
+        dir: PathBuf,
+        /// The entities JSON file.
+        #[arg(long, short = 'e', value_name = "FILE")]
+        entities: Option<PathBuf>,
+        /// Where to write the bundle.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: PathBuf,
+        /// The revision it names [default: derived from the files' SHA-256].
+        #[arg(long)]
+        revision: Option<String>,
+    },
+    /// Sign a bundle with an Ed25519 private key (PKCS#8, PEM or DER), in place or to `-o`.
+    Sign {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The private key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the signed bundle [default: over the input].
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair: writes the private key (PEM, mode 0600) and prints the public
+    /// key, the value of `[bundle] public_key`.
+    Keygen {
+        /// Where to write the private key.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Check a bundle as servers do before installing it: signature, hashes, names, and that it
+    /// compiles.
+    Verify {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The Ed25519 public key, base64.
+        #[arg(long, value_name = "BASE64")]
+        public_key: String,
+    },
 }
 
 /// How diagnostics are printed.

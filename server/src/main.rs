@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         cli::Command::Proxy(args) => proxy::server::run(&args),
         cli::Command::Token(args) => commands::token::run(&args),
         cli::Command::Replay(args) => commands::replay::run(&args),
+        cli::Command::Bundle(args) => commands::bundle::run(&args),
     };
     ExitCode::from(outcome.code())
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand; each exposes `run(&Args) -> Outcome`.
 
+pub mod bundle;
 pub mod check;
 pub mod eval;
 pub mod fmt;

@@ -113,6 +113,8 @@ pub struct Metrics {
     pub redis_errors: Counter,
     /// Entity provider lookups by entity type and result.
     pub provider_lookups: Family<ProviderLabel, Counter>,
+    /// Bundle polls by result.
+    bundle_fetches: Family<ResultLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -210,6 +212,12 @@ impl Default for Metrics {
             "Entity provider lookups by entity type and result (found, missing, error, cached)",
             provider_lookups.clone(),
         );
+        let bundle_fetches = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "authz_bundle_fetches",
+            "Bundle polls by result (installed, not_modified, unchanged, rejected, error)",
+            bundle_fetches.clone(),
+        );
         let allowed = decisions.get_or_create_owned(&DecisionLabel { decision: "allow" });
         let denied = decisions.get_or_create_owned(&DecisionLabel { decision: "deny" });
         let reloads_ok = reloads.get_or_create_owned(&ResultLabel { result: "ok" });
@@ -235,6 +243,7 @@ impl Default for Metrics {
             jwks_failures,
             redis_errors,
             provider_lookups,
+            bundle_fetches,
         }
     }
 }
@@ -244,6 +253,13 @@ fn upstream_histogram() -> Histogram {
 }
 
 impl Metrics {
+    /// Counts one bundle poll by how it ended.
+    pub fn count_bundle(&self, result: &'static str) {
+        self.bundle_fetches
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
     /// Records one decision's latency.
     pub fn observe_latency(&self, micros: u64) {
         self.decision_duration.observe(micros as f64 / 1e6);

@@ -5,6 +5,7 @@
 //! Each mode adds its own front: `serve` the decision API, `proxy` the access pipeline and its
 //! admin listener (which serves the decision API's health, metrics and policy endpoints).
 
+pub mod bundle;
 pub mod clock;
 pub mod config;
 pub mod decision_log;

@@ -279,7 +279,8 @@ fn found(cached: Cached) -> Option<Arc<PreparedEntities>> {
     }
 }
 
-fn is_loopback(uri: &hyper::Uri) -> bool {
+/// Whether a URL's host is loopback (where plain http is allowed).
+pub(crate) fn is_loopback(uri: &hyper::Uri) -> bool {
     match uri.host() {
         Some("localhost") => true,
         Some(host) => host

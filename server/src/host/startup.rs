@@ -27,6 +27,37 @@ pub fn init_logging(log: &LogConfig) {
     };
 }
 
+/// The first set: from the bundle when one is configured (with the source that keeps polling
+/// it), else from the policy directory; `None` after printing why it does not load.
+pub async fn load_first(
+    policies: &PoliciesConfig,
+    bundle: Option<&crate::host::bundle::BundleConfig>,
+) -> Option<(Snapshot, Option<Arc<crate::host::bundle::BundleSource>>)> {
+    let Some(config) = bundle else {
+        return load_initial(policies)
+            .await
+            .map(|snapshot| (snapshot, None));
+    };
+    let source = match crate::host::bundle::BundleSource::new(config) {
+        Ok(source) => Arc::new(source),
+        Err(message) => {
+            eprintln!("error: invalid configuration: {message}");
+            return None;
+        }
+    };
+    match source.initial().await {
+        Ok(snapshot) => Some((snapshot, Some(source))),
+        Err(message) => {
+            eprint!("{message}");
+            eprintln!(
+                "\nerror: the bundle at `{}` does not load; not starting",
+                config.url
+            );
+            None
+        }
+    }
+}
+
 /// Compiles the policy set and loads its entities, printing the diagnostics when they fail.
 pub async fn load_initial(policies: &PoliciesConfig) -> Option<Snapshot> {
     let Some(dir) = policies.dir.clone() else {
@@ -89,16 +120,32 @@ pub fn providers(
     }
 }
 
+/// What a server adds to the shared state beyond its settings, first set, metrics and log.
+pub struct Extensions {
+    /// The per-mode install check (the proxy's).
+    pub install_check: Option<state::InstallCheck>,
+    /// More of `/readyz` (the proxy's JWKS and Redis).
+    pub readiness: Option<state::Readiness>,
+    /// Entity providers.
+    pub providers: Arc<crate::host::providers::Providers>,
+    /// The bundle the set comes from, when it does.
+    pub bundle: Option<Arc<crate::host::bundle::BundleSource>>,
+}
+
 /// The shared state, serving `initial` as the first generation.
 pub fn app_state(
     config: HostConfig,
     mut initial: Snapshot,
     metrics: Arc<Metrics>,
     decision_log: Option<DecisionLog>,
-    install_check: Option<state::InstallCheck>,
-    readiness: Option<state::Readiness>,
-    providers: Arc<crate::host::providers::Providers>,
+    extensions: Extensions,
 ) -> Arc<AppState> {
+    let Extensions {
+        install_check,
+        readiness,
+        providers,
+        bundle,
+    } = extensions;
     initial.generation = 1;
     metrics.reloads_ok.inc();
     metrics
@@ -114,6 +161,7 @@ pub fn app_state(
         install_check,
         readiness,
         providers,
+        bundle,
     })
 }
 

@@ -93,6 +93,9 @@ pub struct AppState {
     pub readiness: Option<Readiness>,
     /// Where entities the store lacks come from.
     pub providers: Arc<Providers>,
+    /// The bundle the set comes from, when it comes from one (polled, and reported in
+    /// `/readyz`).
+    pub bundle: Option<Arc<super::bundle::BundleSource>>,
 }
 
 impl AppState {

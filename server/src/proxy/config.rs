@@ -58,6 +58,9 @@ pub struct ProxyConfig {
     /// `[clock]`: the clock the `now` context source reads.
     #[serde(default)]
     pub clock: crate::host::clock::ClockConfig,
+    /// `[bundle]`: pull the policy set from a signed bundle instead of a directory.
+    #[serde(default)]
+    pub bundle: Option<crate::host::bundle::BundleConfig>,
 }
 
 /// `[admin]`: a listener separate from traffic, for operators.
@@ -235,8 +238,8 @@ impl ProxyConfig {
                 return Err("`admin.listen` must differ from `proxy.listen`".to_string());
             }
         }
-        if config.policies.dir.is_none() {
-            return Err("`policies.dir` is required".to_string());
+        if config.policies.dir.is_none() && config.bundle.is_none() {
+            return Err("`policies.dir` (or `[bundle]`) is required".to_string());
         }
         config.trusted()?;
         if config.proxy.mode == Mode::Forward && config.upstreams.is_empty() {

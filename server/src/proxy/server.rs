@@ -55,7 +55,9 @@ pub fn run(args: &ProxyArgs) -> Outcome {
 }
 
 async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
-    let Some(mut initial) = startup::load_initial(&config.policies).await else {
+    let Some((mut initial, bundle)) =
+        startup::load_first(&config.policies, config.bundle.as_ref()).await
+    else {
         return Outcome::Failure;
     };
     let clock = match crate::host::clock::Clock::from_config(&config.clock) {
@@ -258,10 +260,16 @@ async fn serve(mut config: ProxyConfig, base: &Path) -> Outcome {
         initial,
         metrics,
         decision_log,
-        Some(install_check),
-        Some(readiness),
-        providers,
+        startup::Extensions {
+            install_check: Some(install_check),
+            readiness: Some(readiness),
+            providers,
+            bundle: bundle.clone(),
+        },
     );
+    if let Some(bundle) = bundle {
+        bundle.start(app.clone());
+    }
     let _watcher = reload::start(app.clone());
     let max_header_bytes = config.proxy.max_header_bytes.max(8192);
     let identity_header_prefix = config.proxy.identity_header_prefix.clone();

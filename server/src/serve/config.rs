@@ -42,6 +42,8 @@ pub struct Config {
     pub entity_provider: Vec<crate::host::providers::ProviderConfig>,
     /// `[clock]`: the server's clock, and the context field it fills.
     pub clock: crate::host::clock::ClockConfig,
+    /// `[bundle]`: pull the policy set from a signed bundle instead of a directory.
+    pub bundle: Option<crate::host::bundle::BundleConfig>,
 }
 
 /// `[server]`
@@ -81,6 +83,7 @@ impl Default for Config {
             log: LogConfig::default(),
             entity_provider: Vec::new(),
             clock: crate::host::clock::ClockConfig::default(),
+            bundle: None,
         }
     }
 }

@@ -551,6 +551,9 @@ fn ready(state: &AppState) -> Response<Full<Bytes>> {
     if let (Some(readiness), Some(members)) = (&state.readiness, body.as_object_mut()) {
         members.extend(readiness());
     }
+    if let (Some(bundle), Some(members)) = (&state.bundle, body.as_object_mut()) {
+        members.insert("bundle".to_string(), bundle.readiness());
+    }
     json_response(StatusCode::OK, &body)
 }
 

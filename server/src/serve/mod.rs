@@ -70,14 +70,16 @@ fn settings(args: &ServeArgs) -> Result<Config, String> {
     if args.no_watch {
         config.policies.watch = false;
     }
-    if config.policies.dir.is_none() {
+    if config.policies.dir.is_none() && config.bundle.is_none() {
         return Err("no policy directory: pass `--policies DIR` or set `policies.dir`".to_string());
     }
     Ok(config)
 }
 
 async fn serve(config: Config) -> Outcome {
-    let Some(initial) = startup::load_initial(&config.policies).await else {
+    let Some((initial, bundle)) =
+        startup::load_first(&config.policies, config.bundle.as_ref()).await
+    else {
         return Outcome::Failure;
     };
     let metrics = Arc::new(metrics::Metrics::default());
@@ -102,7 +104,21 @@ async fn serve(config: Config) -> Outcome {
             return Outcome::Failure;
         }
     };
-    let state = startup::app_state(host, initial, metrics, decision_log, None, None, providers);
+    let state = startup::app_state(
+        host,
+        initial,
+        metrics,
+        decision_log,
+        startup::Extensions {
+            install_check: None,
+            readiness: None,
+            providers,
+            bundle: bundle.clone(),
+        },
+    );
+    if let Some(bundle) = bundle {
+        bundle.start(state.clone());
+    }
     let _watcher = reload::start(state.clone());
     let address = listener
         .local_addr()
