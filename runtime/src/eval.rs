@@ -105,14 +105,7 @@ pub fn decide(
         request,
         scratch,
     };
-    let action = program.schema.action_index(request.action.id);
-    let bucket = action.and_then(|action| {
-        let action = u32::try_from(action).ok()?;
-        program
-            .index
-            .bucket(action, request.principal.ty, request.resource.ty)
-    });
-    let Some(bucket) = bucket else {
+    let Some(bucket) = bucket(program, request) else {
         return;
     };
     evaluator.visit_group(&bucket.forbids, &mut |evaluator, policy| {
@@ -130,6 +123,15 @@ pub fn decide(
     }
 }
 
+/// The index's bucket for the request's action, principal type and resource type.
+fn bucket<'p>(program: &'p Program, request: &Request) -> Option<&'p crate::index::Bucket> {
+    let action = program.schema.action_index(request.action.id)?;
+    let action = u32::try_from(action).ok()?;
+    program
+        .index
+        .bucket(action, request.principal.ty, request.resource.ty)
+}
+
 /// The permits the index proposes for `request` (its candidates, before their conditions), in
 /// the order a decision considers them.
 pub fn candidate_permits(
@@ -139,14 +141,7 @@ pub fn candidate_permits(
     scratch: &mut Scratch,
 ) -> Vec<PolicyIdx> {
     let mut candidates = Vec::new();
-    let action = program.schema.action_index(request.action.id);
-    let bucket = action.and_then(|action| {
-        let action = u32::try_from(action).ok()?;
-        program
-            .index
-            .bucket(action, request.principal.ty, request.resource.ty)
-    });
-    if let Some(bucket) = bucket {
+    if let Some(bucket) = bucket(program, request) {
         let mut evaluator = Evaluator::new(program, store, request, scratch);
         evaluator.visit_group(&bucket.permits, &mut |_, policy| {
             if !candidates.contains(&policy) {

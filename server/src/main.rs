@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod host;
+mod outbound;
 mod policy_set;
 mod proxy;
 mod report;

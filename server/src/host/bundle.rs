@@ -25,7 +25,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -354,32 +353,15 @@ struct BundleStatus {
 impl BundleSource {
     /// The source `config` describes; the error names the key.
     pub fn new(config: &BundleConfig) -> Result<BundleSource, String> {
-        let url: hyper::Uri = config
-            .url
-            .parse()
-            .map_err(|error| format!("`bundle.url`: {error}"))?;
-        match url.scheme_str() {
-            Some("https") => {}
-            Some("http") if super::providers::is_loopback(&url) => {}
-            Some("http") => {
-                return Err("`bundle.url`: plain http is allowed only on loopback".to_string())
-            }
-            _ => return Err("`bundle.url`: expected an http(s) URL".to_string()),
-        }
+        let url = crate::outbound::checked_url(&config.url)
+            .map_err(|problem| format!("`bundle.url`: {problem}"))?;
         let public_key = public_key(&config.public_key)?;
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|error| format!("cannot set up TLS for bundles: {error}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(BundleSource {
             url,
             public_key,
             poll: Duration::from_secs(config.poll_seconds.max(1)),
             timeout: Duration::from_millis(config.timeout_ms.max(1)),
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::outbound::client().map_err(|problem| format!("bundles: {problem}"))?,
             status: Mutex::new(BundleStatus::default()),
         })
     }

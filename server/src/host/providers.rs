@@ -26,7 +26,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -130,20 +129,8 @@ impl Providers {
         let mut by_type = HashMap::new();
         for (index, config) in configs.iter().enumerate() {
             let key = format!("entity_provider[{index}]");
-            let uri: hyper::Uri = config
-                .url
-                .parse()
-                .map_err(|error| format!("`{key}.url`: {error}"))?;
-            match uri.scheme_str() {
-                Some("https") => {}
-                Some("http") if is_loopback(&uri) => {}
-                Some("http") => {
-                    return Err(format!(
-                        "`{key}.url`: plain http is allowed only on loopback; use https"
-                    ))
-                }
-                _ => return Err(format!("`{key}.url`: expected an http(s) URL")),
-            }
+            crate::outbound::checked_url(&config.url)
+                .map_err(|problem| format!("`{key}.url`: {problem}"))?;
             if config.timeout_ms == 0 || config.max_entries == 0 {
                 return Err(format!(
                     "`{key}`: `timeout_ms` and `max_entries` must be positive"
@@ -162,17 +149,9 @@ impl Providers {
         let client = if by_type.is_empty() {
             None
         } else {
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(provider)
-                .map_err(|error| format!("cannot set up TLS for entity providers: {error}"))?
-                .https_or_http()
-                .enable_http1()
-                .build();
             Some(
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .build(connector),
+                crate::outbound::client()
+                    .map_err(|problem| format!("entity providers: {problem}"))?,
             )
         };
         Ok(Providers {
@@ -276,19 +255,6 @@ fn found(cached: Cached) -> Option<Arc<PreparedEntities>> {
     match cached {
         Cached::Found(entities) => Some(entities),
         Cached::Missing => None,
-    }
-}
-
-/// Whether a URL's host is loopback (where plain http is allowed).
-pub(crate) fn is_loopback(uri: &hyper::Uri) -> bool {
-    match uri.host() {
-        Some("localhost") => true,
-        Some(host) => host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
     }
 }
 

@@ -521,28 +521,10 @@ impl IssuerConfig {
 
 /// Accepts `https://` URLs, and `http://` ones only on a loopback host (for tests and sidecars).
 fn check_jwks_url(url: &str) -> Result<hyper::Uri, String> {
-    let uri: hyper::Uri = url.parse().map_err(|_| "not a valid URL".to_string())?;
-    let host = uri.host().unwrap_or_default();
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(uri),
-        Some("http") if is_loopback(host) => Ok(uri),
-        Some("http") => {
-            Err("plain http is accepted only on a loopback host; use https".to_string())
-        }
-        _ => Err("expected an https:// URL".to_string()),
-    }
+    crate::outbound::checked_url(url)
 }
 
 /// The URL of a JWKS source, checked as at validation.
 pub(crate) fn jwks_uri(url: &str) -> Result<hyper::Uri, String> {
     check_jwks_url(url)
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
 }
