@@ -111,7 +111,11 @@ async fn write(
     text: Option<String>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let Some(dir) = state.policy_dir().map(std::path::Path::to_path_buf) else {
-        return Err(ApiError::Internal("no policy directory".to_string()));
+        return Err(ApiError::bad(
+            "authz::api::no_policy_directory",
+            "",
+            "policy writes go to the policy directory, and there is none (the set comes from a bundle)",
+        ));
     };
     let _guard = state.reload_lock.lock().await;
     let current = state.snapshot.load_full();
