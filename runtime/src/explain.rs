@@ -114,12 +114,6 @@ impl Namer<'_> {
     /// A scalar value, or each scalar element of a set, as plain text (a string without quotes,
     /// an entity as its id, an IP range as `addr/prefix`); `None` for records and nested sets.
     pub fn plain_texts(&self, value: Value) -> Option<Vec<String>> {
-        let pool = |id: PoolId| match id {
-            PoolId::Program => Some(&self.program.pool),
-            PoolId::Store => Some(&self.store.pool),
-            PoolId::Request => Some(&self.request.pool),
-            PoolId::Scratch => None,
-        };
         let scalar = |value: Value| -> Option<String> {
             Some(match value {
                 Value::Bool(b) => b.to_string(),
@@ -127,7 +121,7 @@ impl Namer<'_> {
                 Value::Str(sym) => self.text(sym).to_string(),
                 Value::Entity(uid) => self.text(uid.id).to_string(),
                 Value::Ip(ip) => {
-                    let net = pool(ip.pool)?.ip(ip.index)?;
+                    let net = self.pool(ip.pool)?.ip(ip.index)?;
                     let full = if net.addr.is_ipv4() { 32 } else { 128 };
                     if net.prefix == full {
                         net.addr.to_string()
@@ -139,13 +133,46 @@ impl Namer<'_> {
             })
         };
         match value {
-            Value::Set(set) => pool(set.pool)?
-                .slice(set.start, set.len as usize)
+            Value::Set(set) => self
+                .elements(set)
                 .iter()
                 .map(|element| scalar(*element))
                 .collect(),
             other => scalar(other).map(|text| vec![text]),
         }
+    }
+
+    /// The pool a value of `id` lives in (`None` for scratch values, which never outlive an
+    /// evaluation).
+    fn pool(&self, id: PoolId) -> Option<&crate::value::ValuePool> {
+        match id {
+            PoolId::Program => Some(&self.program.pool),
+            PoolId::Store => Some(&self.store.pool),
+            PoolId::Request => Some(&self.request.pool),
+            PoolId::Scratch => None,
+        }
+    }
+
+    /// A set's elements.
+    fn elements(&self, set: crate::value::SetRef) -> &[Value] {
+        self.pool(set.pool)
+            .map_or(&[][..], |pool| pool.slice(set.start, set.len as usize))
+    }
+
+    /// A record's present fields, by name, in layout order.
+    fn fields(&self, record: crate::value::RecordRef) -> impl Iterator<Item = (&str, Value)> + '_ {
+        let schema = &self.program.schema;
+        let fields = schema
+            .layout(record.layout)
+            .map_or(&[][..], |layout| &layout.fields);
+        let values = self
+            .pool(record.pool)
+            .map_or(&[][..], |pool| pool.slice(record.start, fields.len()));
+        fields
+            .iter()
+            .zip(values)
+            .filter(|(_, value)| **value != Value::Absent)
+            .map(|(field, value)| (schema.attr_name(field.attr), *value))
     }
 
     /// A value as it would be written in a policy.
@@ -156,12 +183,6 @@ impl Namer<'_> {
     }
 
     fn write_value(&self, out: &mut String, value: Value) {
-        let pool = |id: PoolId| match id {
-            PoolId::Program => Some(&self.program.pool),
-            PoolId::Store => Some(&self.store.pool),
-            PoolId::Request => Some(&self.request.pool),
-            PoolId::Scratch => None,
-        };
         match value {
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
             Value::Long(n) => {
@@ -173,9 +194,7 @@ impl Namer<'_> {
             Value::Entity(uid) => out.push_str(&self.entity(uid)),
             Value::Set(set) => {
                 out.push('[');
-                let elements =
-                    pool(set.pool).map_or(&[][..], |p| p.slice(set.start, set.len as usize));
-                for (i, element) in elements.iter().enumerate() {
+                for (i, element) in self.elements(set).iter().enumerate() {
                     if i > 0 {
                         out.push_str(", ");
                     }
@@ -185,28 +204,16 @@ impl Namer<'_> {
             }
             Value::Record(record) => {
                 out.push('{');
-                let fields = self
-                    .program
-                    .schema
-                    .layout(record.layout)
-                    .map_or(&[][..], |l| &l.fields);
-                let values =
-                    pool(record.pool).map_or(&[][..], |p| p.slice(record.start, fields.len()));
-                let mut first = true;
-                for (field, value) in fields.iter().zip(values) {
-                    if *value == Value::Absent {
-                        continue;
-                    }
-                    if !first {
+                for (i, (name, value)) in self.fields(record).enumerate() {
+                    if i > 0 {
                         out.push_str(", ");
                     }
-                    first = false;
-                    let _ = write!(out, "{}: ", self.program.schema.attr_name(field.attr));
-                    self.write_value(out, *value);
+                    let _ = write!(out, "{name}: ");
+                    self.write_value(out, value);
                 }
                 out.push('}');
             }
-            Value::Ip(ip) => match pool(ip.pool).and_then(|p| p.ip(ip.index)) {
+            Value::Ip(ip) => match self.pool(ip.pool).and_then(|p| p.ip(ip.index)) {
                 Some(net) => {
                     let full = if net.addr.is_ipv4() { 32 } else { 128 };
                     if net.prefix == full {
@@ -249,12 +256,6 @@ impl Namer<'_> {
     /// entity, strings for `Ip`, `Timestamp` and `Duration`), appended to `out`; absent fields
     /// of records are left out.
     pub fn write_json(&self, out: &mut String, value: Value) {
-        let pool = |id: PoolId| match id {
-            PoolId::Program => Some(&self.program.pool),
-            PoolId::Store => Some(&self.store.pool),
-            PoolId::Request => Some(&self.request.pool),
-            PoolId::Scratch => None,
-        };
         let string = write_json_string;
         match value {
             Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
@@ -271,9 +272,7 @@ impl Namer<'_> {
             }
             Value::Set(set) => {
                 out.push('[');
-                let elements =
-                    pool(set.pool).map_or(&[][..], |p| p.slice(set.start, set.len as usize));
-                for (i, element) in elements.iter().enumerate() {
+                for (i, element) in self.elements(set).iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
@@ -283,29 +282,17 @@ impl Namer<'_> {
             }
             Value::Record(record) => {
                 out.push('{');
-                let fields = self
-                    .program
-                    .schema
-                    .layout(record.layout)
-                    .map_or(&[][..], |l| &l.fields);
-                let values =
-                    pool(record.pool).map_or(&[][..], |p| p.slice(record.start, fields.len()));
-                let mut first = true;
-                for (field, value) in fields.iter().zip(values) {
-                    if *value == Value::Absent {
-                        continue;
-                    }
-                    if !first {
+                for (i, (name, value)) in self.fields(record).enumerate() {
+                    if i > 0 {
                         out.push(',');
                     }
-                    first = false;
-                    string(out, self.program.schema.attr_name(field.attr));
+                    string(out, name);
                     out.push(':');
-                    self.write_json(out, *value);
+                    self.write_json(out, value);
                 }
                 out.push('}');
             }
-            Value::Ip(ip) => match pool(ip.pool).and_then(|p| p.ip(ip.index)) {
+            Value::Ip(ip) => match self.pool(ip.pool).and_then(|p| p.ip(ip.index)) {
                 Some(net) if net.prefix == if net.addr.is_ipv4() { 32 } else { 128 } => {
                     string(out, &net.addr.to_string());
                 }
