@@ -326,6 +326,26 @@ impl Namer<'_> {
             .filter_map(|policy| policy.reason.as_deref())
     }
 
+    /// For a denial, the principal or resource the decision found missing (it met an
+    /// `EntityNotFound` error on it), as the error's sentence: the cause to give before any
+    /// `@reason`, which a forbid may have given only because the data was missing.
+    pub fn missing_causes(&self, decision: &Decision) -> Vec<String> {
+        let mut causes: Vec<String> = Vec::new();
+        if decision.allow {
+            return causes;
+        }
+        for (_, error) in &decision.errors {
+            if let EvalError::EntityNotFound(uid) = error {
+                let named = *uid == self.request.principal || *uid == self.request.resource;
+                let cause = self.error(error);
+                if named && !causes.contains(&cause) {
+                    causes.push(cause);
+                }
+            }
+        }
+        causes
+    }
+
     /// The errors met, each with the policy or limit where it arose.
     pub fn errors<'d>(
         &'d self,

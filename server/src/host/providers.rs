@@ -174,11 +174,6 @@ impl Providers {
         Ok(())
     }
 
-    /// Whether entities of `ty` have a provider.
-    pub fn serves(&self, ty: &str) -> bool {
-        self.by_type.contains_key(ty)
-    }
-
     /// The entity `ty` / `id` as its provider answers it: `None` when it does not exist (or no
     /// provider serves `ty`).
     pub async fn fetch(
@@ -353,91 +348,47 @@ impl Provider {
     }
 }
 
-/// A request with what its principal and resource needed from providers.
-pub struct Completed {
-    /// The request, with the entities providers answered among its own.
-    pub request: Request,
-    /// The principal or resource, as written in a policy (`Order("o-99")`), when it exists
-    /// nowhere: not in the store, not among the request's entities, not at a provider.
-    pub unknown: Vec<String>,
-}
-
-/// Completes `request` with the entities its principal and resource need from `providers`.
+/// Completes `request` with the entities its principal and resource need from `providers`:
+/// those neither in the store nor among the request's own. A principal or resource no provider
+/// knows stays missing, and the decision reports it (`Namer::missing_causes`).
 pub async fn complete(
     providers: &Providers,
     snapshot: &Snapshot,
-    request: Request,
-) -> Result<Completed, ProviderError> {
+    mut request: Request,
+) -> Result<Request, ProviderError> {
+    if providers.by_type.is_empty() {
+        return Ok(request);
+    }
     let (program, store) = (&snapshot.program, &snapshot.store);
-    let mut fetched = Vec::new();
-    let mut unknown = Vec::new();
     let parts = [request.principal, request.resource];
     for (index, uid) in parts.into_iter().enumerate() {
         if (index == 1 && uid == request.principal) || knows(store, &request, uid) {
             continue;
         }
         let ty = program.schema.type_name(uid.ty);
+        let Some(provider) = providers.by_type.get(ty) else {
+            continue;
+        };
         let id = store
             .interner
             .resolve(uid.id)
             .or_else(|| request.strings.resolve(uid.id))
             .unwrap_or_default()
             .to_string();
-        let entity = format!("{ty}({id:?})");
-        if !providers.serves(ty) {
-            unknown.push(entity);
+        let Some(prepared) = providers.fetch(ty, &id).await? else {
             continue;
-        }
-        match providers.fetch(ty, &id).await? {
-            Some(prepared) => {
-                let url = providers
-                    .by_type
-                    .get(ty)
-                    .map_or_else(String::new, |provider| provider.url(&id));
-                fetched.push((entity, url, prepared));
-            }
-            None => unknown.push(entity),
-        }
-    }
-    if fetched.is_empty() {
-        return Ok(Completed { request, unknown });
-    }
-    // Each answer is checked alone first, so that an error names the provider that gave it.
-    for (entity, url, prepared) in &fetched {
-        let mut builder = authz_runtime::request_builder::RequestBuilder::new(program, store);
-        if let Err(errors) = builder.entities(prepared) {
+        };
+        // One answer at a time, so that an answer the schema refuses names its provider.
+        request = with_entities(program, store, request, &[&*prepared]).map_err(|errors| {
             let detail = errors.first().map_or_else(String::new, |error| {
                 format!("{}: {}", error.field, error.message)
             });
-            return Err(ProviderError {
-                entity: entity.clone(),
-                url: url.clone(),
+            ProviderError {
+                entity: format!("{ty}({id:?})"),
+                url: provider.url(&id),
                 problem: format!("the answer does not fit the schema ({detail})"),
-            });
-        }
+            }
+        })?;
     }
-    let extra: Vec<&PreparedEntities> =
-        fetched.iter().map(|(_, _, prepared)| &**prepared).collect();
-    let request = with_entities(program, store, request, &extra).map_err(|errors| {
-        let (entity, url) = fetched
-            .first()
-            .map(|(entity, url, _)| (entity.clone(), url.clone()))
-            .unwrap_or_default();
-        let detail = errors.first().map_or_else(String::new, |error| {
-            format!("{}: {}", error.field, error.message)
-        });
-        ProviderError {
-            entity,
-            url,
-            problem: format!("the answers do not fit the schema together ({detail})"),
-        }
-    })?;
-    Ok(Completed { request, unknown })
-}
-
-/// The sentence that names an entity that exists nowhere as the cause of a denial: the message
-/// of the evaluation error met on it (`Namer::error`), which is how a decision shows it
-/// stumbled on the missing entity.
-pub fn unknown_reason(entity: &str) -> String {
-    format!("entity `{entity}` does not exist")
+    Ok(request)
 }

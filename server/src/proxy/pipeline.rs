@@ -646,8 +646,8 @@ async fn pipeline(
         &mut verdict.errors,
     )?;
     let completed = complete_request(state, &snapshot, built, &mut verdict.errors).await?;
-    verdict.request = Some(completed.request);
-    let obligations = decide_request(state, verdict, &completed.unknown)?;
+    verdict.request = Some(completed);
+    let obligations = decide_request(state, verdict)?;
     let limit = enforce_limits(state, &snapshot, &obligations).await?;
     rewrite_headers(state, request.headers_mut(), &principal, verdict);
     if state.config.proxy.mode == Mode::ExtAuthz {
@@ -946,7 +946,7 @@ async fn complete_request(
     snapshot: &Snapshot,
     request: DecisionRequest,
     errors: &mut Vec<AuditError>,
-) -> Result<providers::Completed, Refusal> {
+) -> Result<DecisionRequest, Refusal> {
     providers::complete(&state.app.providers, snapshot, request)
         .await
         .map_err(|error| {
@@ -974,11 +974,7 @@ struct Obligation {
 
 /// Step 5: Decide. A denial is a refusal with the `@reason`s of the forbids that denied; an allowed
 /// request gives the limits that apply to it.
-fn decide_request(
-    state: &ProxyState,
-    verdict: &mut Verdict,
-    unknown: &[String],
-) -> Result<Vec<Obligation>, Refusal> {
+fn decide_request(state: &ProxyState, verdict: &mut Verdict) -> Result<Vec<Obligation>, Refusal> {
     let (Some(routed), Some(request)) = (&verdict.routed, &verdict.request) else {
         return Err(internal("deciding a request that was not built"));
     };
@@ -1025,15 +1021,8 @@ fn decide_request(
                 key,
             }));
         } else {
-            // A principal or resource that exists nowhere, and that the decision stumbled on, is
-            // the cause to name first.
-            let errors = &verdict.errors;
-            reasons.extend(
-                unknown
-                    .iter()
-                    .map(|entity| providers::unknown_reason(entity))
-                    .filter(|reason| errors.iter().any(|error| error.message == *reason)),
-            );
+            // A principal or resource the decision found missing is the cause to name first.
+            reasons.extend(namer.missing_causes(decision));
             reasons.extend(namer.reasons(decision).map(str::to_string));
         }
         decision.allow

@@ -363,39 +363,7 @@ async fn decide_completed(
     request_id: &str,
 ) -> (Json, Option<String>) {
     match providers::complete(&state.providers, snapshot, request).await {
-        Ok(completed) => {
-            let (mut body, line) = decide_loaded(
-                state,
-                snapshot,
-                (json, explain),
-                &completed.request,
-                request_id,
-            );
-            if body.get("decision").and_then(Json::as_str) == Some("deny") {
-                // A missing entity the decision stumbled on is the cause to name first.
-                let met: Vec<String> = completed
-                    .unknown
-                    .iter()
-                    .map(|entity| providers::unknown_reason(entity))
-                    .filter(|reason| {
-                        body.get("errors")
-                            .and_then(Json::as_array)
-                            .is_some_and(|errors| {
-                                errors.iter().any(|error| {
-                                    error.get("message").and_then(Json::as_str)
-                                        == Some(reason.as_str())
-                                })
-                            })
-                    })
-                    .collect();
-                if let Some(Json::Array(reasons)) = body.get_mut("reasons") {
-                    for (index, reason) in met.into_iter().enumerate() {
-                        reasons.insert(index, Json::String(reason));
-                    }
-                }
-            }
-            (body, line)
-        }
+        Ok(request) => decide_loaded(state, snapshot, (json, explain), &request, request_id),
         Err(error) => {
             state.metrics.denied.inc();
             state.metrics.decisions_with_errors.inc();
@@ -467,6 +435,13 @@ fn decide_loaded(
             metrics.decisions_with_errors.inc();
         }
         let mut body = namer.decision_json(decision);
+        // A principal or resource the decision found missing is the cause to name first.
+        let causes = namer.missing_causes(decision);
+        if let (false, Some(Json::Array(reasons))) = (causes.is_empty(), body.get_mut("reasons")) {
+            for (index, cause) in causes.into_iter().enumerate() {
+                reasons.insert(index, Json::String(cause));
+            }
+        }
         if explain && !decision.allow {
             // Which permits were candidates, and where each fell short.
             let candidates = authz_runtime::explain::candidates(
