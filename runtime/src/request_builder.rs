@@ -294,14 +294,12 @@ pub(crate) fn applicability(
 mod tests {
     use super::*;
     use crate::explain::Namer;
-    use crate::json::{fixture, load_entities, load_request, RequestErrorKind};
+    use crate::json::{fixture, load_request, RequestErrorKind};
     use crate::value::IpNet;
-
-    const ENTITIES: &str = r#"[{"type": "User", "id": "alice", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "a@x", "clearance": 3, "trainings": ["pii"]}}]"#;
 
     fn setup() -> (Program, EntityStore) {
         let program = fixture::program();
-        let store = load_entities(&program, ENTITIES).unwrap();
+        let store = fixture::store(&program);
         (program, store)
     }
 

@@ -229,3 +229,10 @@ pub(crate) fn mutate(rng: &mut Rng, text: &str) -> String {
     }
     String::from_utf8_lossy(&bytes).into_owned()
 }
+
+/// The store of the requests' tests: one user, alice, of tenant acme.
+pub(crate) fn store(program: &Program) -> crate::store::EntityStore {
+    const ENTITIES: &str = r#"[{"type": "User", "id": "alice", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "a@x", "clearance": 3, "trainings": ["pii"]}}]"#;
+    crate::json::load_entities(program, ENTITIES)
+        .unwrap_or_else(|errors| panic!("the fixture's entities load: {errors:?}"))
+}

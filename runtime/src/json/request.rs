@@ -797,14 +797,11 @@ mod tests {
     use super::*;
     use crate::eval::{Evaluator, Scratch};
     use crate::json::fixture;
-    use crate::json::load_entities;
     use crate::program::{Expr, Var};
-
-    const ENTITIES: &str = r#"[{"type": "User", "id": "alice", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "a@x", "clearance": 3, "trainings": ["pii"]}}]"#;
 
     fn setup() -> (Program, EntityStore) {
         let program = fixture::program();
-        let store = load_entities(&program, ENTITIES).unwrap();
+        let store = fixture::store(&program);
         (program, store)
     }
 
