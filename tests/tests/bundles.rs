@@ -138,17 +138,10 @@ fn replica(fixture: &Fixture, name: &str, url: &str, public_key: &str) -> Server
         format!("[bundle]\nurl = \"{url}\"\npublic_key = \"{public_key}\"\npoll_seconds = 1\n"),
     )
     .unwrap();
-    let args: Vec<String> = [
-        "serve",
-        "-c",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
-    Server::start(&args, &fixture.path(&format!("{name}.stderr")))
+    Server::serve(
+        &["-c", config.to_str().unwrap()],
+        &fixture.path(&format!("{name}.stderr")),
+    )
 }
 
 fn revision(server: &Server) -> Option<String> {

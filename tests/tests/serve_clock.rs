@@ -39,19 +39,15 @@ fn serve_at(now: &str) -> (tempfile::TempDir, Server) {
         format!("[clock]\nfixed = \"{now}\"\nfield = \"now\"\n"),
     )
     .unwrap();
-    let args: Vec<String> = [
-        "serve",
-        "-p",
-        policies.to_str().unwrap(),
-        "-c",
-        config.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
-    let server = Server::start(&args, &dir.path().join("stderr"));
+    let server = Server::serve(
+        &[
+            "-p",
+            policies.to_str().unwrap(),
+            "-c",
+            config.to_str().unwrap(),
+        ],
+        &dir.path().join("stderr"),
+    );
     (dir, server)
 }
 

@@ -140,6 +140,15 @@ impl Server {
         }
     }
 
+    /// `authz serve` on a free port with these arguments (a configuration file, a policy
+    /// directory…); stderr goes to `stderr_path`.
+    pub fn serve(args: &[&str], stderr_path: &Path) -> Server {
+        let mut all = vec!["serve".to_string()];
+        all.extend(args.iter().map(|arg| (*arg).to_string()));
+        all.extend(["--listen".to_string(), "127.0.0.1:0".to_string()]);
+        Server::start(&all, stderr_path)
+    }
+
     /// Serves the fixture with extra arguments; stderr goes to `server.log` in the fixture.
     pub fn docs(fixture: &Fixture, extra: &[&str]) -> Server {
         let mut args = fixture.serve_args();
