@@ -28,6 +28,47 @@ where
         .build(connector))
 }
 
+/// What a call out answered.
+pub struct Answer {
+    /// The status.
+    pub status: hyper::StatusCode,
+    /// The headers.
+    pub headers: hyper::HeaderMap,
+    /// The body, whole.
+    pub body: bytes::Bytes,
+}
+
+/// Sends `request` with `client` and reads the whole answer, at most `max_bytes` of body, all
+/// within `timeout`; the error says which of these failed.
+pub async fn call(
+    client: &Client<HttpsConnector<HttpConnector>, http_body_util::Empty<bytes::Bytes>>,
+    request: hyper::Request<http_body_util::Empty<bytes::Bytes>>,
+    timeout: Duration,
+    max_bytes: usize,
+) -> Result<Answer, String> {
+    use http_body_util::BodyExt as _;
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|error| format!("request failed: {error}"))?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::Limited::new(body, max_bytes)
+            .collect()
+            .await
+            .map_err(|error| format!("reading the answer failed: {error}"))?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
+}
+
 /// `url` when the server may call it: `https://` with a host, or `http://` on a loopback host.
 pub fn checked_url(url: &str) -> Result<hyper::Uri, String> {
     let uri: hyper::Uri = url.parse().map_err(|_| "not a valid URL".to_string())?;

@@ -22,7 +22,7 @@ use authz_lang::SourceFile;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair, UnparsedPublicKey, ED25519};
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde::{Deserialize, Serialize};
@@ -381,34 +381,20 @@ impl BundleSource {
         let request = request
             .body(Empty::<Bytes>::new())
             .map_err(|error| error.to_string())?;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|error| format!("request failed: {error}"))?;
-            let status = response.status();
-            if status == hyper::StatusCode::NOT_MODIFIED {
-                return Ok(Fetched::Unchanged);
-            }
-            if status != hyper::StatusCode::OK {
-                return Err(format!("status {status}"));
-            }
-            let etag = response
-                .headers()
-                .get(hyper::header::ETAG)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string);
-            let body = Limited::new(response.into_body(), MAX_BUNDLE_BYTES)
-                .collect()
-                .await
-                .map_err(|error| format!("reading the bundle failed: {error}"))?
-                .to_bytes();
-            Ok(Fetched::Bundle(body, etag))
-        };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {} ms", self.timeout.as_millis()))?
+        let answer =
+            crate::outbound::call(&self.client, request, self.timeout, MAX_BUNDLE_BYTES).await?;
+        if answer.status == hyper::StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::Unchanged);
+        }
+        if answer.status != hyper::StatusCode::OK {
+            return Err(format!("status {}", answer.status));
+        }
+        let etag = answer
+            .headers
+            .get(hyper::header::ETAG)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        Ok(Fetched::Bundle(answer.body, etag))
     }
 
     /// The first set, fetched, verified and compiled; the error says why not.

@@ -23,7 +23,7 @@ use authz_runtime::json::PreparedEntities;
 use authz_runtime::request::Request;
 use authz_runtime::request_builder::{knows, with_entities};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::Empty;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use serde::Deserialize;
@@ -303,22 +303,8 @@ impl Provider {
             .body(Empty::<Bytes>::new())
             .map_err(|error| format!("cannot build the request: {error}"))?;
         let timeout = Duration::from_millis(self.config.timeout_ms);
-        let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|error| format!("request failed: {error}"))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                .collect()
-                .await
-                .map_err(|error| format!("reading the answer failed: {error}"))?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| format!("no answer within {} ms", self.config.timeout_ms))??;
+        let crate::outbound::Answer { status, body, .. } =
+            crate::outbound::call(client, request, timeout, MAX_ANSWER_BYTES).await?;
         if status == hyper::StatusCode::NOT_FOUND {
             return Ok(Cached::Missing);
         }
