@@ -206,6 +206,21 @@ pub enum SyntaxError {
         hint: &'static str,
     },
 
+    /// Cedar's `Type::"id"` entity syntax or a `::` path, which authz writes `Type("id")`.
+    #[error("`{written}` is Cedar syntax, not authz")]
+    #[diagnostic(code(authz::syntax::cedar_path), help("{help}"))]
+    CedarPath {
+        /// The path as written, such as `User::"alice"`.
+        written: String,
+        /// How authz writes it.
+        help: String,
+        /// The whole path.
+        #[label("write `{suggestion}`")]
+        span: Span,
+        /// The authz spelling of the path.
+        suggestion: String,
+    },
+
     /// Expressions nested deeper than the parser allows.
     #[error("expression is nested too deeply")]
     #[diagnostic(
@@ -238,6 +253,7 @@ impl SyntaxError {
             | SyntaxError::UnparenthesizedIf { span }
             | SyntaxError::DanglingAnnotation { span }
             | SyntaxError::IncompleteScope { span, .. }
+            | SyntaxError::CedarPath { span, .. }
             | SyntaxError::NestingTooDeep { span, .. } => *span,
             SyntaxError::ChainedComparison { second, .. } => *second,
         }

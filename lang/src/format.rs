@@ -993,7 +993,7 @@ fn tighter(level: Precedence) -> Precedence {
 }
 
 /// A string literal with canonical escapes.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {

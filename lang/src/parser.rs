@@ -16,6 +16,7 @@
 
 use crate::ast::*;
 use crate::diagnostics::SyntaxError;
+use crate::format::quote;
 use crate::lexer::{decode_string, lex, Token, TokenKind};
 use crate::span::Span;
 
@@ -660,10 +661,12 @@ impl<'t> Parser<'t> {
         let token = self.token();
         if token.kind == TokenKind::Ident {
             self.bump();
-            return Ok(Ident {
+            let ident = Ident {
                 name: self.slice(token.span).to_string(),
                 span: token.span,
-            });
+            };
+            self.refuse_cedar_path(&ident)?;
+            return Ok(ident);
         }
         if let Some(keyword) = token.kind.keyword_text() {
             self.bump();
@@ -1078,6 +1081,67 @@ impl<'t> Parser<'t> {
             TokenKind::If => Err(self.report(SyntaxError::UnparenthesizedIf { span })),
             _ => Err(self.unexpected("an expression")),
         }
+    }
+
+    /// After the name `first` (every identifier is read through here): when `::` follows (Cedar's `User::"alice"`, `App::User::"alice"`,
+    /// `Action::"read"`), consumes the whole path and reports how authz writes it.
+    fn refuse_cedar_path(&mut self, first: &Ident) -> PResult<()> {
+        let double_colon = |parser: &Self, at: usize| {
+            let (a, b) = (parser.token_at(at), parser.token_at(at + 1));
+            a.kind == TokenKind::Colon && b.kind == TokenKind::Colon && a.span.end == b.span.start
+        };
+        if !double_colon(self, self.pos) {
+            return Ok(());
+        }
+        let mut names = vec![first.name.clone()];
+        let mut id = None;
+        while double_colon(self, self.pos) {
+            self.bump();
+            self.bump();
+            match self.peek() {
+                TokenKind::Ident => names.push(self.bump_text()),
+                TokenKind::Str => {
+                    id = Some(self.string()?.value);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        let span = self.span_from(first.span);
+        let written = self.slice(span).to_string();
+        let last = names.last().cloned().unwrap_or_default();
+        let namespaced = names.len() > 1;
+        let (suggestion, mut help) = match id {
+            Some(id) if last == "Action" => (
+                format!("Action({})", quote(&id)),
+                format!(
+                    "authz writes an entity as `Type(\"id\")`; in a scope, name the action: `action: {id}`"
+                ),
+            ),
+            Some(id) => (
+                format!("{last}({})", quote(&id)),
+                "authz writes an entity as `Type(\"id\")`".to_string(),
+            ),
+            None => (
+                last.clone(),
+                "authz names a type by its name alone".to_string(),
+            ),
+        };
+        if namespaced {
+            help.push_str("; authz has no namespaces, so a type is named without its path");
+        }
+        Err(self.report(SyntaxError::CedarPath {
+            written,
+            help,
+            span,
+            suggestion,
+        }))
+    }
+
+    /// Consumes the current token and gives its text.
+    fn bump_text(&mut self) -> String {
+        let token = self.bump();
+        self.slice(token.span).to_string()
     }
 
     fn record_literal(&mut self) -> PResult<Node> {

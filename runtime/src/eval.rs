@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::fmt;
 
 use crate::decision::{Decision, ErrorSite, Obligation};
 use crate::index::{PolicyGroup, PolicyIdx};
@@ -33,12 +34,58 @@ pub enum EvalError {
     /// The entity or record has no such attribute (an optional attribute read without `has`
     /// cannot type-check, so this means data that disagrees with a guard, or a missing entity).
     AttributeAbsent(AttrId),
-    /// `Long` arithmetic overflowed.
-    Overflow,
+    /// Arithmetic left the 64-bit range; says which operation on which operands.
+    Overflow(Overflow),
     /// A standard-library function failed, with its reason.
     Extension(&'static str),
     /// A value of the wrong kind; impossible for programs that type-check.
     WrongType(&'static str),
+}
+
+/// An operation whose result does not fit in 64 bits, with its operands (timestamps and
+/// durations in milliseconds), so that the error can say what overflowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// `a + b` on `Long`s.
+    Add(i64, i64),
+    /// `a - b` on `Long`s.
+    Sub(i64, i64),
+    /// `a * b` on `Long`s.
+    Mul(i64, i64),
+    /// `-a` on a `Long`.
+    Neg(i64),
+    /// `t.offset(d)`: a timestamp moved by a duration.
+    Offset(i64, i64),
+    /// `t.durationSince(u)`: the distance between two timestamps.
+    DurationSince(i64, i64),
+    /// A timestamp outside the calendar's range (`toDate`, the local-time functions).
+    Calendar(i64),
+    /// A string longer than a `Long` can count.
+    Length,
+}
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Overflow::Add(a, b) => write!(f, "integer overflow: `{a} + {b}` does not fit in a `Long`"),
+            Overflow::Sub(a, b) => write!(f, "integer overflow: `{a} - {b}` does not fit in a `Long`"),
+            Overflow::Mul(a, b) => write!(f, "integer overflow: `{a} * {b}` does not fit in a `Long`"),
+            Overflow::Neg(a) => write!(f, "integer overflow: `-({a})` does not fit in a `Long`"),
+            Overflow::Offset(t, d) => write!(
+                f,
+                "timestamp overflow: `offset` of the timestamp {t} ms by {d} ms leaves the timestamp range"
+            ),
+            Overflow::DurationSince(t, u) => write!(
+                f,
+                "duration overflow: `durationSince` from {u} ms to {t} ms does not fit in a duration"
+            ),
+            Overflow::Calendar(t) => write!(
+                f,
+                "timestamp overflow: the timestamp {t} ms is outside the calendar's range"
+            ),
+            Overflow::Length => f.write_str("integer overflow: the string's length does not fit in a `Long`"),
+        }
+    }
 }
 
 impl EvalError {
@@ -47,7 +94,7 @@ impl EvalError {
         match self {
             EvalError::EntityNotFound(_) => "authz::eval::entity_not_found",
             EvalError::AttributeAbsent(_) => "authz::eval::attribute_absent",
-            EvalError::Overflow => "authz::eval::overflow",
+            EvalError::Overflow(_) => "authz::eval::overflow",
             EvalError::Extension(_) => "authz::eval::extension",
             EvalError::WrongType(_) => "authz::eval::wrong_type",
         }
@@ -486,7 +533,7 @@ impl<'a> Evaluator<'a> {
                 value
                     .checked_neg()
                     .map(Value::Long)
-                    .ok_or(EvalError::Overflow)
+                    .ok_or(EvalError::Overflow(Overflow::Neg(value)))
             }
             Expr::And(lhs, rhs) => Ok(Value::Bool(self.eval_bool(lhs)? && self.eval_bool(rhs)?)),
             Expr::Or(lhs, rhs) => Ok(Value::Bool(self.eval_bool(lhs)? || self.eval_bool(rhs)?)),
@@ -521,12 +568,12 @@ impl<'a> Evaluator<'a> {
             Expr::Arith(op, lhs, rhs) => {
                 let lhs = self.eval_long(lhs)?;
                 let rhs = self.eval_long(rhs)?;
-                let result = match op {
-                    ArithOp::Add => lhs.checked_add(rhs),
-                    ArithOp::Sub => lhs.checked_sub(rhs),
-                    ArithOp::Mul => lhs.checked_mul(rhs),
+                let (result, overflow) = match op {
+                    ArithOp::Add => (lhs.checked_add(rhs), Overflow::Add(lhs, rhs)),
+                    ArithOp::Sub => (lhs.checked_sub(rhs), Overflow::Sub(lhs, rhs)),
+                    ArithOp::Mul => (lhs.checked_mul(rhs), Overflow::Mul(lhs, rhs)),
                 };
-                result.map(Value::Long).ok_or(EvalError::Overflow)
+                result.map(Value::Long).ok_or(EvalError::Overflow(overflow))
             }
             Expr::InHierarchy(lhs, rhs) => {
                 let lhs = self.eval(lhs)?;

@@ -246,7 +246,7 @@ impl Namer<'_> {
                     self.program.schema.attr_name(*attr)
                 )
             }
-            EvalError::Overflow => "integer overflow".to_string(),
+            EvalError::Overflow(overflow) => overflow.to_string(),
             EvalError::Extension(reason) => (*reason).to_string(),
             EvalError::WrongType(found) => format!("unexpected value of kind `{found}`"),
         }

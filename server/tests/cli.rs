@@ -476,3 +476,43 @@ fn eval_explain_on_a_default_deny_names_each_candidate_and_its_failing_condition
         "{readable}"
     );
 }
+
+#[test]
+fn overflow_errors_name_the_operation_and_its_operands() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        temp.path().join("sums.authz"),
+        r#"entity User;
+entity Doc;
+action sum: User -> Doc with { max: Long, min: Long, two: Long };
+@id("add") permit principal: User, action: sum, resource: Doc when context.max + context.two > 0;
+@id("sub") permit principal: User, action: sum, resource: Doc when context.min - context.two > 0;
+@id("mul") permit principal: User, action: sum, resource: Doc when context.max * context.two > 0;
+@id("neg") permit principal: User, action: sum, resource: Doc when -context.min > 0;
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        temp.path().join("entities.json"),
+        r#"[{"type": "User", "id": "u"}, {"type": "Doc", "id": "d"}]"#,
+    )
+    .unwrap();
+    let output = authz(
+        &[
+            "eval",
+            "-p",
+            ".",
+            "-e",
+            "entities.json",
+            "-r",
+            r#"{"principal": {"type": "User", "id": "u"}, "action": "sum", "resource": {"type": "Doc", "id": "d"}, "context": {"max": 9223372036854775807, "min": -9223372036854775808, "two": 2}}"#,
+            "--explain",
+        ],
+        temp.path(),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    insta::with_settings!({ sort_maps => true }, {
+        insta::assert_json_snapshot!(value["errors"])
+    });
+}

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use authz_runtime::eval::{EvalError, Evaluator, Scratch};
+use authz_runtime::eval::{EvalError, Evaluator, Overflow, Scratch};
 use authz_runtime::intern::Sym;
 use authz_runtime::program::Program;
 use authz_runtime::request::{Request, RequestStrings};
@@ -549,9 +549,18 @@ fn timestamp_arithmetic_overflow_is_an_error() {
             ),
         ];
         for (name, receiver, arg) in cases {
+            let (Value::Timestamp(millis), Value::Timestamp(other) | Value::Duration(other)) =
+                (receiver, arg)
+            else {
+                panic!("{receiver:?} {arg:?}")
+            };
+            let expected = match name {
+                "offset" => Overflow::Offset(millis, other),
+                _ => Overflow::DurationSince(millis, other),
+            };
             assert_eq!(
                 calls.timestamp_method(name, &[receiver, arg]),
-                Err(EvalError::Overflow),
+                Err(EvalError::Overflow(expected)),
                 "{receiver:?}.{name}({arg:?})"
             );
         }
@@ -561,7 +570,7 @@ fn timestamp_arithmetic_overflow_is_an_error() {
         );
         assert_eq!(
             calls.timestamp_method("toDate", &[Value::Timestamp(i64::MIN)]),
-            Err(EvalError::Overflow)
+            Err(EvalError::Overflow(Overflow::Calendar(i64::MIN)))
         );
     });
 }
@@ -662,7 +671,7 @@ proptest! {
                 }
                 // Only the first day of the range has its midnight out of range.
                 Err(error) => {
-                    prop_assert_eq!(error, EvalError::Overflow);
+                    prop_assert_eq!(error, EvalError::Overflow(Overflow::Calendar(millis)));
                     prop_assert!(millis < i64::MIN + DAY);
                 }
             }
@@ -680,7 +689,7 @@ proptest! {
                     Ok(Value::Duration(span))
                 ),
                 Err(error) => {
-                    prop_assert_eq!(error, EvalError::Overflow);
+                    prop_assert_eq!(error, EvalError::Overflow(Overflow::Offset(start, span)));
                     prop_assert!(start.checked_add(span).is_none());
                 }
             }

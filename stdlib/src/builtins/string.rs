@@ -6,7 +6,7 @@
 //! is `"i̇"`), so the result may be longer than the input. `length` counts Unicode scalar values
 //! (Rust `char`s), not bytes and not grapheme clusters.
 
-use authz_runtime::eval::{EvalError, Evaluator};
+use authz_runtime::eval::{EvalError, Evaluator, Overflow};
 use authz_runtime::value::Value;
 
 use super::arguments;
@@ -78,6 +78,6 @@ pub(super) fn to_upper(evaluator: &mut Evaluator<'_>, args: &[Value]) -> Result<
 pub(super) fn length(evaluator: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, EvalError> {
     let [receiver] = arguments(args)?;
     let count = evaluator.text(receiver)?.chars().count();
-    let count = i64::try_from(count).map_err(|_| EvalError::Overflow)?;
+    let count = i64::try_from(count).map_err(|_| EvalError::Overflow(Overflow::Length))?;
     Ok(Value::Long(count))
 }

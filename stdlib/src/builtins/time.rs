@@ -7,7 +7,7 @@
 //! `t.toDate()` is midnight UTC of the day `t` falls in, also before 1970 (it rounds toward the
 //! past, not toward zero), and `t.toTime()` is the time since that midnight, from `0ms` to just
 //! under `1d`. So `t.toDate().offset(t.toTime()) == t` for every `t` whose day starts in range.
-//! Arithmetic that leaves the 64-bit range is [`EvalError::Overflow`]. Duration conversions
+//! Arithmetic that leaves the 64-bit range is [`EvalError::Overflow`], naming the operation and its operands. Duration conversions
 //! truncate toward zero: `duration("-90m").toHours()` is `-1`.
 //!
 //! Local time is read in an IANA time zone named by its argument (`"Europe/Berlin"`), with the
@@ -17,7 +17,7 @@
 //! daylight saving change did earlier that day), `t.date(zone)` the local date as `YYYY-MM-DD`.
 //! An unknown zone is [`EvalError::Extension`].
 
-use authz_runtime::eval::{EvalError, Evaluator};
+use authz_runtime::eval::{EvalError, Evaluator, Overflow};
 use authz_runtime::ext::{parse_duration, parse_timestamp};
 use authz_runtime::value::Value;
 
@@ -47,18 +47,20 @@ pub(super) fn duration(evaluator: &mut Evaluator<'_>, args: &[Value]) -> Result<
 /// `t.offset(d)`: the timestamp `d` after `t` (before it for a negative `d`).
 pub(super) fn offset(_: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, EvalError> {
     let [instant, span] = arguments(args)?;
-    let sum = timestamp_millis(instant)?
-        .checked_add(duration_millis(span)?)
-        .ok_or(EvalError::Overflow)?;
+    let (instant, span) = (timestamp_millis(instant)?, duration_millis(span)?);
+    let sum = instant
+        .checked_add(span)
+        .ok_or(EvalError::Overflow(Overflow::Offset(instant, span)))?;
     Ok(Value::Timestamp(sum))
 }
 
 /// `t.durationSince(u)`: the duration from `u` to `t`, negative when `u` is later.
 pub(super) fn duration_since(_: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, EvalError> {
     let [later, earlier] = arguments(args)?;
-    let difference = timestamp_millis(later)?
-        .checked_sub(timestamp_millis(earlier)?)
-        .ok_or(EvalError::Overflow)?;
+    let (later, earlier) = (timestamp_millis(later)?, timestamp_millis(earlier)?);
+    let difference = later
+        .checked_sub(earlier)
+        .ok_or(EvalError::Overflow(Overflow::DurationSince(later, earlier)))?;
     Ok(Value::Duration(difference))
 }
 
@@ -68,7 +70,7 @@ pub(super) fn to_date(_: &mut Evaluator<'_>, args: &[Value]) -> Result<Value, Ev
     let millis = timestamp_millis(instant)?;
     let midnight = millis
         .checked_sub(millis.rem_euclid(MILLIS_PER_DAY))
-        .ok_or(EvalError::Overflow)?;
+        .ok_or(EvalError::Overflow(Overflow::Calendar(millis)))?;
     Ok(Value::Timestamp(midnight))
 }
 
@@ -90,7 +92,8 @@ fn zoned(
     let name = evaluator.text(zone)?;
     let zone =
         jiff::tz::TimeZone::get(name).map_err(|_| EvalError::Extension("unknown time zone"))?;
-    let instant = jiff::Timestamp::from_millisecond(millis).map_err(|_| EvalError::Overflow)?;
+    let instant = jiff::Timestamp::from_millisecond(millis)
+        .map_err(|_| EvalError::Overflow(Overflow::Calendar(millis)))?;
     Ok(zone.to_datetime(instant))
 }
 
@@ -162,10 +165,8 @@ pub(super) fn to_milliseconds(_: &mut Evaluator<'_>, args: &[Value]) -> Result<V
 /// The duration receiver counted in whole units of `millis_per_unit`, truncated toward zero.
 fn in_units(args: &[Value], millis_per_unit: i64) -> Result<Value, EvalError> {
     let [span] = arguments(args)?;
-    let count = duration_millis(span)?
-        .checked_div(millis_per_unit)
-        .ok_or(EvalError::Overflow)?;
-    Ok(Value::Long(count))
+    // `millis_per_unit` is a positive constant: the division cannot overflow.
+    Ok(Value::Long(duration_millis(span)? / millis_per_unit))
 }
 
 fn timestamp_millis(value: Value) -> Result<i64, EvalError> {
