@@ -34,7 +34,7 @@ pub enum CheckError {
         help: Option<String>,
     },
     /// An `entity` declaration uses the name of a built-in type.
-    #[error("`{name}` is a built-in type and cannot be declared as an entity type")]
+    #[error("`{name}` is a built-in type and cannot be declared again")]
     #[diagnostic(
         code(authz::check::reserved_type_name),
         help("try another name, such as `{name}Entity`")
@@ -67,7 +67,7 @@ pub enum CheckError {
         /// The name as written.
         name: String,
         /// Where it was written.
-        #[label("not a built-in type or a declared entity type")]
+        #[label("not a built-in type, an entity type or a `type` declaration")]
         span: SourceSpan,
         /// A suggestion, such as "did you mean `String`?".
         #[help]
@@ -85,6 +85,39 @@ pub enum CheckError {
         /// The first occurrence.
         #[label("first given here")]
         previous: SourceSpan,
+    },
+
+    /// A `type` declaration whose name is already an entity type or another `type` declaration.
+    #[error("type `{name}` is declared more than once")]
+    #[diagnostic(code(authz::check::duplicate_type))]
+    DuplicateType {
+        /// The name.
+        name: String,
+        /// The second declaration's name.
+        #[label("declared again here")]
+        span: SourceSpan,
+        /// The first declaration's name, when it is in the same file.
+        #[label("first declared here")]
+        previous: Option<SourceSpan>,
+        /// Where the first declaration is, when it is in another file.
+        #[help]
+        help: Option<String>,
+    },
+    /// `type` declarations that refer to each other in a circle, so that no type can be built
+    /// from them.
+    #[error("type `{name}` is defined in terms of itself")]
+    #[diagnostic(
+        code(authz::check::type_cycle),
+        help("the cycle is {cycle}; a type cannot contain itself: link recursive data through an entity type")
+    )]
+    TypeCycle {
+        /// The declaration where the cycle was found.
+        name: String,
+        /// The names around the cycle, in order.
+        cycle: String,
+        /// The declared name.
+        #[label("defined in terms of itself")]
+        span: SourceSpan,
     },
 
     // Schema: actions.
@@ -117,6 +150,63 @@ pub enum CheckError {
         /// A suggestion, such as "did you mean `read`?".
         #[help]
         help: Option<String>,
+    },
+
+    /// A name in an action declaration's `in [...]` that is an action with a signature: only
+    /// groups (declared without a signature) have members.
+    #[error("`{name}` is an action, not an action group")]
+    #[diagnostic(
+        code(authz::check::not_an_action_group),
+        help("a group is declared without a signature, such as `action readActions;`, and actions join it with `action read in readActions: ...`")
+    )]
+    NotAnActionGroup {
+        /// The name as written.
+        name: String,
+        /// Where it was written.
+        #[label("has a signature, so it is not a group")]
+        span: SourceSpan,
+    },
+    /// A name in an action declaration's `in [...]` that no declaration defines.
+    #[error("unknown action group `{name}`")]
+    #[diagnostic(code(authz::check::unknown_action_group))]
+    UnknownActionGroup {
+        /// The name as written.
+        name: String,
+        /// Where it was written.
+        #[label("not declared by any `action` declaration")]
+        span: SourceSpan,
+        /// A suggestion, or how to declare the group.
+        #[help]
+        help: Option<String>,
+    },
+    /// Action groups that contain each other in a circle.
+    #[error("action group `{name}` is in itself")]
+    #[diagnostic(
+        code(authz::check::action_group_cycle),
+        help("the cycle is {cycle}; remove one of its `in`s")
+    )]
+    ActionGroupCycle {
+        /// The group where the cycle was found.
+        name: String,
+        /// The names around the cycle, in order.
+        cycle: String,
+        /// The group's name in its declaration.
+        #[label("contains itself")]
+        span: SourceSpan,
+    },
+    /// A policy scope that names an action group without actions: the policy applies to nothing.
+    #[error("action group `{name}` has no actions: this policy can never apply")]
+    #[diagnostic(
+        code(authz::check::empty_action_group),
+        severity(Warning),
+        help("add actions to the group: `action read in {name}: User -> Doc;`")
+    )]
+    EmptyActionGroup {
+        /// The group.
+        name: String,
+        /// Where the scope names it.
+        #[label("no action is in this group")]
+        span: SourceSpan,
     },
 
     // Routes.

@@ -378,7 +378,10 @@ fn check_files(files: &[(FileId, &ast::File)], sources: Option<&[SourceFile]>) -
                         limit,
                     ));
                 }
-                ast::ItemKind::Entity(_) | ast::ItemKind::Action(_) | ast::ItemKind::Route(_) => {}
+                ast::ItemKind::Entity(_)
+                | ast::ItemKind::Action(_)
+                | ast::ItemKind::Route(_)
+                | ast::ItemKind::TypeAlias(_) => {}
             }
         }
     }
@@ -432,6 +435,7 @@ fn check_annotations<'t>(
             ast::ItemKind::Action(_) => Some("an action declaration"),
             ast::ItemKind::Route(_) => Some("a route"),
             ast::ItemKind::Limit(_) => Some("a limit"),
+            ast::ItemKind::TypeAlias(_) => Some("a type declaration"),
         };
         if let Some(item_kind) = item_kind {
             reporter.report(

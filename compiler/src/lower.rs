@@ -19,7 +19,7 @@
 //! guarantee (`principal == E`, `principal in E`), then its `when` clauses and negated `unless`
 //! clauses. Type tests of the scope and the action test are guaranteed by the index's buckets.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use authz_lang::{ast, SourceFile, Span};
@@ -264,8 +264,26 @@ impl Lowerer<'_> {
                 resources,
                 context,
             });
+            let groups = self.action_group_syms(&action.ancestors);
+            self.rt.set_action_groups(uid.id, groups);
+        }
+        for (name, group) in &schema.action_groups {
+            let groups = self.action_group_syms(&group.ancestors);
+            let name = self.interner.intern(name);
+            self.rt.set_action_groups(name, groups);
         }
         Ok(())
+    }
+
+    /// The interned names of action groups.
+    fn action_group_syms(
+        &mut self,
+        groups: &BTreeSet<Arc<str>>,
+    ) -> Vec<authz_runtime::intern::Sym> {
+        groups
+            .iter()
+            .map(|group| self.interner.intern(group))
+            .collect()
     }
 
     /// The number of the entity type `name`, used by the declaration at `location`.

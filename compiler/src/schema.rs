@@ -1,5 +1,6 @@
-//! The schema of a policy set: its entity types, actions and routes, built from the `entity`,
-//! `action` and `route` declarations of all files together.
+//! The schema of a policy set: its entity types, type declarations, actions, action groups and
+//! routes, built from the `entity`, `type`, `action` and `route` declarations of all files
+//! together.
 //!
 //! Declarations may appear in any file and in any order; names resolve across files. The schema
 //! always contains the built-in entity type [`ACTION_TYPE`], the type of `action` and of action
@@ -7,7 +8,7 @@
 //! meaningful (an unknown parent is dropped, an attribute of unknown type gets the error type), so
 //! that the policies that use it are still checked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use authz_lang::ast;
@@ -34,8 +35,12 @@ pub struct Location {
 pub struct Schema {
     /// Every entity type by name, including the built-in [`ACTION_TYPE`].
     pub entity_types: BTreeMap<Name, EntityType>,
+    /// Every `type` declaration by name, with the type it stands for.
+    pub type_aliases: BTreeMap<Name, TypeAlias>,
     /// Every action by name.
     pub actions: BTreeMap<Name, Action>,
+    /// Every action group (an `action` declared without a signature) by name.
+    pub action_groups: BTreeMap<Name, ActionGroup>,
     /// Every valid route, in file order.
     pub routes: Vec<Route>,
     /// The principal types of all actions together.
@@ -57,11 +62,35 @@ pub struct EntityType {
     pub location: Option<Location>,
 }
 
+/// A `type` declaration.
+#[derive(Clone, Debug)]
+pub struct TypeAlias {
+    /// The type it stands for (the error type when it cannot be built).
+    pub ty: Type,
+    /// The declaration.
+    pub location: Location,
+}
+
+/// An action group: a name for a set of actions, declared as an action without a signature.
+#[derive(Clone, Debug)]
+pub struct ActionGroup {
+    /// The group's name.
+    pub name: Name,
+    /// The groups it belongs to, directly and through them.
+    pub ancestors: BTreeSet<Name>,
+    /// The actions in it, directly or through the groups in it.
+    pub actions: BTreeSet<Name>,
+    /// The declaration.
+    pub location: Location,
+}
+
 /// A declared action.
 #[derive(Clone, Debug)]
 pub struct Action {
     /// The action name.
     pub name: Name,
+    /// The groups it belongs to, directly and through them.
+    pub ancestors: BTreeSet<Name>,
     /// The entity types that may be its principal.
     pub principals: EntityUnion,
     /// The entity types that may be its resource.
@@ -133,6 +162,12 @@ impl Schema {
         suggest(name, self.actions.keys().map(|name| &**name))
     }
 
+    /// The closest action or group name to a misspelled one.
+    pub(crate) fn suggest_action_or_group(&self, name: &str) -> Option<String> {
+        let names = self.actions.keys().chain(self.action_groups.keys());
+        suggest(name, names.map(|name| &**name))
+    }
+
     /// Resolves an entity type name, reporting it when unknown.
     pub(crate) fn resolve_entity_type(
         &self,
@@ -164,15 +199,66 @@ impl Schema {
         if let Some(action) = self.actions.get(ident.name.as_str()) {
             return Some(action);
         }
+        let help = if self.action_groups.contains_key(ident.name.as_str()) {
+            Some(format!(
+                "`{}` is an action group; name one of its actions here",
+                ident.name
+            ))
+        } else {
+            did_you_mean(self.suggest_action(&ident.name))
+        };
         reporter.report(
             file,
             CheckError::UnknownAction {
                 name: ident.name.clone(),
                 span: ident.span.into(),
-                help: did_you_mean(self.suggest_action(&ident.name)),
+                help,
             },
         );
         None
+    }
+
+    /// Resolves a name in a policy's action scope: an action stands for itself, a group for its
+    /// actions. Reports an unknown name, and a group without actions.
+    pub(crate) fn resolve_action_scope(
+        &self,
+        file: FileId,
+        ident: &ast::Ident,
+        reporter: &mut Reporter<'_>,
+    ) -> Vec<&Action> {
+        if let Some(action) = self.actions.get(ident.name.as_str()) {
+            return vec![action];
+        }
+        if let Some(group) = self.action_groups.get(ident.name.as_str()) {
+            if group.actions.is_empty() {
+                reporter.report(
+                    file,
+                    CheckError::EmptyActionGroup {
+                        name: ident.name.clone(),
+                        span: ident.span.into(),
+                    },
+                );
+            }
+            return group
+                .actions
+                .iter()
+                .filter_map(|name| self.actions.get(name))
+                .collect();
+        }
+        reporter.report(
+            file,
+            CheckError::UnknownAction {
+                name: ident.name.clone(),
+                span: ident.span.into(),
+                help: did_you_mean(self.suggest_action_or_group(&ident.name)),
+            },
+        );
+        Vec::new()
+    }
+
+    /// Whether `name` is an action or an action group, as `Action("name")` may name either.
+    pub(crate) fn is_action_or_group(&self, name: &str) -> bool {
+        self.actions.contains_key(name) || self.action_groups.contains_key(name)
     }
 
     /// Builds the schema from the declarations of all files, reporting every problem.
@@ -199,16 +285,31 @@ impl Schema {
                 }
             }
         }
-        for (file, decl) in entity_decls {
-            schema.define_entity_type(file, decl, reporter);
-        }
+        // Type declarations next: they may name entity types and each other.
+        let mut alias_decls = BTreeMap::new();
         for &(file, tree) in files {
             for item in &tree.items {
-                if let ast::ItemKind::Action(decl) = &item.kind {
-                    schema.declare_actions(file, decl, reporter);
+                if let ast::ItemKind::TypeAlias(decl) = &item.kind {
+                    schema.declare_type_alias(file, decl, &mut alias_decls, reporter);
                 }
             }
         }
+        let mut visiting = Vec::new();
+        for name in alias_decls.keys() {
+            schema.resolve_type_alias(name, &alias_decls, &mut visiting, reporter);
+        }
+        for (file, decl) in entity_decls {
+            schema.define_entity_type(file, decl, reporter);
+        }
+        let mut memberships = Vec::new();
+        for &(file, tree) in files {
+            for item in &tree.items {
+                if let ast::ItemKind::Action(decl) = &item.kind {
+                    schema.declare_actions(file, decl, &mut memberships, reporter);
+                }
+            }
+        }
+        schema.resolve_action_groups(&memberships, reporter);
         for action in schema.actions.values() {
             schema.all_principals = schema.all_principals.union(&action.principals);
             schema.all_resources = schema.all_resources.union(&action.resources);
@@ -321,26 +422,40 @@ impl Schema {
         }
     }
 
-    /// Declares the actions of one `action` declaration.
-    fn declare_actions(
+    /// Declares the actions, or the groups, of one `action` declaration; their `in` lists are
+    /// kept in `memberships` to be resolved once every name is known.
+    fn declare_actions<'d>(
         &mut self,
         file: FileId,
-        decl: &ast::ActionDecl,
+        decl: &'d ast::ActionDecl,
+        memberships: &mut Vec<(FileId, Name, &'d [ast::Ident])>,
         reporter: &mut Reporter<'_>,
     ) {
-        let principals = self.resolve_union(file, &decl.principals, reporter);
-        let resources = self.resolve_union(file, &decl.resources, reporter);
-        let context = Arc::new(match &decl.context {
-            Some(record) => self.resolve_record(file, record, reporter),
-            None => RecordType::default(),
+        let signature = decl.signature.as_ref().map(|signature| {
+            let principals = self.resolve_union(file, &signature.principals, reporter);
+            let resources = self.resolve_union(file, &signature.resources, reporter);
+            let context = Arc::new(match &signature.context {
+                Some(record) => self.resolve_record(file, record, reporter),
+                None => RecordType::default(),
+            });
+            (principals, resources, context)
         });
         for ident in &decl.names {
             let location = Location {
                 file,
                 span: ident.span,
             };
-            if let Some(existing) = self.actions.get(ident.name.as_str()) {
-                let (previous, help) = reporter.first_declared(file, existing.location);
+            let existing = self
+                .actions
+                .get(ident.name.as_str())
+                .map(|action| action.location)
+                .or_else(|| {
+                    self.action_groups
+                        .get(ident.name.as_str())
+                        .map(|group| group.location)
+                });
+            if let Some(existing) = existing {
+                let (previous, help) = reporter.first_declared(file, existing);
                 reporter.report(
                     file,
                     CheckError::DuplicateAction {
@@ -353,17 +468,223 @@ impl Schema {
                 continue;
             }
             let name = Name::from(ident.name.as_str());
-            self.actions.insert(
+            memberships.push((file, name.clone(), &decl.groups));
+            match &signature {
+                Some((principals, resources, context)) => {
+                    self.actions.insert(
+                        name.clone(),
+                        Action {
+                            name,
+                            ancestors: BTreeSet::new(),
+                            principals: principals.clone(),
+                            resources: resources.clone(),
+                            context: context.clone(),
+                            location,
+                        },
+                    );
+                }
+                None => {
+                    self.action_groups.insert(
+                        name.clone(),
+                        ActionGroup {
+                            name,
+                            ancestors: BTreeSet::new(),
+                            actions: BTreeSet::new(),
+                            location,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Resolves the `in` lists of the action declarations: every name must be a group, and no
+    /// group may contain itself. Then gives every action and group its ancestors and every group
+    /// its actions.
+    fn resolve_action_groups(
+        &mut self,
+        memberships: &[(FileId, Name, &[ast::Ident])],
+        reporter: &mut Reporter<'_>,
+    ) {
+        let mut parents: BTreeMap<Name, Vec<Name>> = BTreeMap::new();
+        for (file, name, groups) in memberships {
+            let mut direct = Vec::new();
+            for group in *groups {
+                if let Some((group_name, _)) = self.action_groups.get_key_value(group.name.as_str())
+                {
+                    if !direct.contains(group_name) {
+                        direct.push(group_name.clone());
+                    }
+                } else if self.actions.contains_key(group.name.as_str()) {
+                    reporter.report(
+                        *file,
+                        CheckError::NotAnActionGroup {
+                            name: group.name.clone(),
+                            span: group.span.into(),
+                        },
+                    );
+                } else {
+                    let help = did_you_mean(suggest(
+                        &group.name,
+                        self.action_groups.keys().map(|name| &**name),
+                    ))
+                    .or_else(|| Some(format!("declare the group with `action {};`", group.name)));
+                    reporter.report(
+                        *file,
+                        CheckError::UnknownActionGroup {
+                            name: group.name.clone(),
+                            span: group.span.into(),
+                            help,
+                        },
+                    );
+                }
+            }
+            parents.insert(name.clone(), direct);
+        }
+        // A cycle is reported once, at the group where the walk closes it.
+        let mut reported = BTreeSet::new();
+        for group in self.action_groups.values() {
+            let mut path = vec![group.name.clone()];
+            if let Some(cycle) = find_cycle(&parents, &mut path, &mut BTreeSet::new()) {
+                if cycle.iter().all(|name| !reported.contains(name)) {
+                    reported.extend(cycle.iter().cloned());
+                    let shown: Vec<String> = cycle.iter().map(|name| format!("`{name}`")).collect();
+                    reporter.report(
+                        group.location.file,
+                        CheckError::ActionGroupCycle {
+                            name: group.name.to_string(),
+                            cycle: shown.join(" → "),
+                            span: group.location.span.into(),
+                        },
+                    );
+                }
+            }
+        }
+        let ancestors_of = |name: &Name| {
+            let mut ancestors = BTreeSet::new();
+            let mut pending: Vec<&Name> = parents.get(name).into_iter().flatten().collect();
+            while let Some(next) = pending.pop() {
+                if ancestors.insert(next.clone()) {
+                    pending.extend(parents.get(next).into_iter().flatten());
+                }
+            }
+            ancestors
+        };
+        for group in self.action_groups.values_mut() {
+            group.ancestors = ancestors_of(&group.name);
+        }
+        for action in self.actions.values_mut() {
+            action.ancestors = ancestors_of(&action.name);
+            for ancestor in &action.ancestors {
+                if let Some(group) = self.action_groups.get_mut(ancestor) {
+                    group.actions.insert(action.name.clone());
+                }
+            }
+        }
+    }
+
+    /// Records a `type` declaration in `decls`, unless its name is taken.
+    fn declare_type_alias<'d>(
+        &mut self,
+        file: FileId,
+        decl: &'d ast::TypeAliasDecl,
+        decls: &mut BTreeMap<Name, (FileId, &'d ast::TypeAliasDecl)>,
+        reporter: &mut Reporter<'_>,
+    ) {
+        let name = decl.name.name.as_str();
+        if RESERVED_TYPE_NAMES.contains(&name) {
+            reporter.report(
+                file,
+                CheckError::ReservedTypeName {
+                    name: name.to_owned(),
+                    span: decl.name.span.into(),
+                },
+            );
+            return;
+        }
+        let existing = match (self.entity_types.get(name), decls.get(name)) {
+            (Some(entity_type), _) => entity_type.location,
+            (None, Some((other_file, other))) => Some(Location {
+                file: *other_file,
+                span: other.name.span,
+            }),
+            (None, None) => None,
+        };
+        if let Some(existing) = existing {
+            let (previous, help) = reporter.first_declared(file, existing);
+            reporter.report(
+                file,
+                CheckError::DuplicateType {
+                    name: name.to_owned(),
+                    span: decl.name.span.into(),
+                    previous,
+                    help,
+                },
+            );
+            return;
+        }
+        decls.insert(Name::from(name), (file, decl));
+    }
+
+    /// Resolves the `type` declaration `name` after those it names; a declaration met again
+    /// while it is being resolved closes a cycle and gets the error type.
+    fn resolve_type_alias(
+        &mut self,
+        name: &Name,
+        decls: &BTreeMap<Name, (FileId, &ast::TypeAliasDecl)>,
+        visiting: &mut Vec<Name>,
+        reporter: &mut Reporter<'_>,
+    ) {
+        if self.type_aliases.contains_key(name) {
+            return;
+        }
+        let Some(&(file, decl)) = decls.get(name) else {
+            return;
+        };
+        let location = Location {
+            file,
+            span: decl.name.span,
+        };
+        if let Some(start) = visiting.iter().position(|other| other == name) {
+            let mut cycle: Vec<String> = visiting
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect();
+            cycle.push(format!("`{name}`"));
+            reporter.report(
+                file,
+                CheckError::TypeCycle {
+                    name: name.to_string(),
+                    cycle: cycle.join(" → "),
+                    span: decl.name.span.into(),
+                },
+            );
+            self.type_aliases.insert(
                 name.clone(),
-                Action {
-                    name,
-                    principals: principals.clone(),
-                    resources: resources.clone(),
-                    context: context.clone(),
+                TypeAlias {
+                    ty: Type::Error,
                     location,
                 },
             );
+            return;
         }
+        visiting.push(name.clone());
+        let mut named = Vec::new();
+        named_types(&decl.ty, &mut named);
+        for used in named {
+            if let Some((used, _)) = decls.get_key_value(used.name.as_str()) {
+                self.resolve_type_alias(used, decls, visiting, reporter);
+            }
+        }
+        visiting.pop();
+        if self.type_aliases.contains_key(name) {
+            return;
+        }
+        let ty = self.resolve_type(file, &decl.ty, reporter);
+        self.type_aliases
+            .insert(name.clone(), TypeAlias { ty, location });
     }
 
     fn resolve_union(
@@ -423,10 +744,14 @@ impl Schema {
                 if let Some((name, _)) = self.entity_types.get_key_value(ident.name.as_str()) {
                     return Type::entity(name.clone());
                 }
+                if let Some(alias) = self.type_aliases.get(ident.name.as_str()) {
+                    return alias.ty.clone();
+                }
                 let candidates = authz_stdlib::Type::ALL
                     .iter()
                     .map(|ty| ty.name())
-                    .chain(self.entity_types.keys().map(|name| &**name));
+                    .chain(self.entity_types.keys().map(|name| &**name))
+                    .chain(self.type_aliases.keys().map(|name| &**name));
                 reporter.report(
                     file,
                     CheckError::UnknownType {
@@ -578,6 +903,46 @@ impl Schema {
 
 /// The span of `len` bytes at `offset` in the value of a string literal; the whole literal when
 /// escapes make offsets in the value differ from offsets in the source.
+/// The names written in a type, in order.
+fn named_types<'t>(ty: &'t ast::TypeExpr, out: &mut Vec<&'t ast::Ident>) {
+    match ty {
+        ast::TypeExpr::Named(ident) => out.push(ident),
+        ast::TypeExpr::Set(element, _) => named_types(element, out),
+        ast::TypeExpr::Record(record) => {
+            for field in &record.fields {
+                named_types(&field.ty, out);
+            }
+        }
+    }
+}
+
+/// A cycle through the first name of `path`, following `parents`: the names around it, the
+/// first repeated at the end. `done` holds names already known to lead to no such cycle.
+fn find_cycle(
+    parents: &BTreeMap<Name, Vec<Name>>,
+    path: &mut Vec<Name>,
+    done: &mut BTreeSet<Name>,
+) -> Option<Vec<Name>> {
+    let current = path.last()?.clone();
+    for parent in parents.get(&current).into_iter().flatten() {
+        if path.first() == Some(parent) {
+            let mut cycle = path.clone();
+            cycle.push(parent.clone());
+            return Some(cycle);
+        }
+        if path.contains(parent) || done.contains(parent) {
+            continue;
+        }
+        path.push(parent.clone());
+        if let Some(cycle) = find_cycle(parents, path, done) {
+            return Some(cycle);
+        }
+        path.pop();
+        done.insert(parent.clone());
+    }
+    None
+}
+
 fn template_span(lit: &ast::StrLit, offset: usize, len: usize) -> Span {
     if lit.span.len() != lit.value.len() + 2 {
         return lit.span;

@@ -176,22 +176,54 @@ pub(crate) fn check_policy(
     let errors_before = reporter.n_errors;
     let actions: Option<Vec<&Action>> = match &policy.action.kind {
         ast::ActionScopeKind::Any => None,
-        ast::ActionScopeKind::One(ident) => Some(
-            schema
-                .resolve_action(file, ident, reporter)
-                .into_iter()
-                .collect(),
-        ),
-        ast::ActionScopeKind::AnyOf(idents) => Some(
-            idents
+        ast::ActionScopeKind::One(ident) => {
+            Some(schema.resolve_action_scope(file, ident, reporter))
+        }
+        ast::ActionScopeKind::AnyOf(idents) => {
+            // A group and one of its actions both named: each action once, in schema order.
+            let mut actions: Vec<&Action> = idents
                 .iter()
-                .filter_map(|ident| schema.resolve_action(file, ident, reporter))
-                .collect(),
-        ),
+                .flat_map(|ident| schema.resolve_action_scope(file, ident, reporter))
+                .collect();
+            actions.sort_by(|a, b| a.name.cmp(&b.name));
+            actions.dedup_by(|a, b| a.name == b.name);
+            Some(actions)
+        }
     };
     let principal_scope = resolve_scope(schema, reporter, file, &policy.principal);
     let resource_scope = resolve_scope(schema, reporter, file, &policy.resource);
     let some_action_unknown = reporter.n_errors > errors_before;
+
+    // An action named through a group that does not take the scope's principal or resource type
+    // can never meet this policy in a valid request: it is left out, as Cedar's validator leaves
+    // out the environments that cannot occur. An action named directly must fit.
+    let named_directly = |action: &Action| match &policy.action.kind {
+        ast::ActionScopeKind::Any => false,
+        ast::ActionScopeKind::One(ident) => ident.name == *action.name,
+        ast::ActionScopeKind::AnyOf(idents) => {
+            idents.iter().any(|ident| ident.name == *action.name)
+        }
+    };
+    let fits = |action: &Action| {
+        let principal_fits = match &principal_scope {
+            ScopeTypes::Exactly(ty) => action.principals.contains(ty),
+            _ => true,
+        };
+        let resource_fits = match &resource_scope {
+            ScopeTypes::Exactly(ty) => action.resources.contains(ty),
+            _ => true,
+        };
+        principal_fits && resource_fits
+    };
+    let actions = actions.map(|actions| {
+        let through_groups_fit = actions
+            .iter()
+            .any(|action| !named_directly(action) && fits(action));
+        actions
+            .into_iter()
+            .filter(|action| named_directly(action) || !through_groups_fit || fits(action))
+            .collect::<Vec<_>>()
+    });
 
     if let Some(actions) = &actions {
         for action in actions {
@@ -868,11 +900,11 @@ impl ExprChecker<'_, '_, '_> {
             [] => "no id given".to_owned(),
             [arg] => match &arg.kind {
                 ast::ExprKind::Str(id) => {
-                    if &**ty == ACTION_TYPE && self.schema.action(id).is_none() {
+                    if &**ty == ACTION_TYPE && !self.schema.is_action_or_group(id) {
                         self.report(CheckError::UnknownAction {
                             name: id.clone(),
                             span: arg.span.into(),
-                            help: did_you_mean(self.schema.suggest_action(id)),
+                            help: did_you_mean(self.schema.suggest_action_or_group(id)),
                         });
                     }
                     return;

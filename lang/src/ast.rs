@@ -44,7 +44,10 @@ impl File {
                         condition.number(&mut next);
                     }
                 }
-                ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
+                ItemKind::Entity(_)
+                | ItemKind::Action(_)
+                | ItemKind::Route(_)
+                | ItemKind::TypeAlias(_) => {}
             }
         }
     }
@@ -110,6 +113,17 @@ pub enum ItemKind {
     Policy(Policy),
     /// `limit "name" 100 per minute per principal when ...;`
     Limit(LimitDecl),
+    /// `type Shift = { start: Long, end: Long };`
+    TypeAlias(TypeAliasDecl),
+}
+
+/// `type Name = Type;`: a name for a type, usable wherever a type is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeAliasDecl {
+    /// The name being declared.
+    pub name: Ident,
+    /// The type it stands for.
+    pub ty: TypeExpr,
 }
 
 /// `@name` or `@name("value")`.
@@ -176,11 +190,21 @@ impl TypeExpr {
     }
 }
 
-/// `action a, b : P1 | P2 -> R1 | R2 [with { context }];`
+/// `action a, b [in [g1, g2]] : P1 | P2 -> R1 | R2 [with { context }];`, or an action group
+/// `action g [in [g0]];`: a declaration without a signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionDecl {
-    /// The actions declared (they share their signature).
+    /// The actions (or groups) declared; they share their groups and signature.
     pub names: Vec<Ident>,
+    /// The groups they belong to (`in readActions`, `in [readActions, all]`).
+    pub groups: Vec<Ident>,
+    /// What the actions apply to; `None` declares groups.
+    pub signature: Option<ActionSignature>,
+}
+
+/// `: P1 | P2 -> R1 | R2 [with { context }]`: what an action applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionSignature {
     /// Entity types that may be the principal.
     pub principals: Vec<Ident>,
     /// Entity types that may be the resource.
@@ -288,9 +312,9 @@ pub struct ActionScope {
 pub enum ActionScopeKind {
     /// `action: *`
     Any,
-    /// `action: read`
+    /// `action: read`, also written `action in read`; a group stands for its actions.
     One(Ident),
-    /// `action: [read, list]`
+    /// `action: [read, list]`, also written `action in [read, list]`.
     AnyOf(Vec<Ident>),
 }
 

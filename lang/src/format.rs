@@ -376,6 +376,7 @@ impl Builder<'_, '_> {
             ItemKind::Route(route) => self.route(&mut out, route, keyword_anchor),
             ItemKind::Policy(policy) => self.policy(&mut out, policy),
             ItemKind::Limit(limit) => self.limit(&mut out, limit, keyword_anchor),
+            ItemKind::TypeAlias(alias) => self.type_alias(&mut out, alias, keyword_anchor),
         }
         out
     }
@@ -385,18 +386,7 @@ impl Builder<'_, '_> {
         self.token(&mut head, keyword_anchor, "entity");
         head.push(Doc::Space);
         self.ident(&mut head, &entity.name);
-        if let Some(first) = entity.parents.first() {
-            head.push(Doc::Space);
-            self.token(&mut head, first.span.start, "in");
-            head.push(Doc::Space);
-            if entity.parents.len() == 1 {
-                self.ident(&mut head, first);
-            } else {
-                self.token(&mut head, first.span.start, "[");
-                self.separated(&mut head, &entity.parents, ",");
-                head.push(text("]"));
-            }
-        }
+        self.parents(&mut head, &entity.parents);
         out.extend(head);
         match &entity.attrs {
             Some(record) => {
@@ -412,22 +402,56 @@ impl Builder<'_, '_> {
         self.token(&mut head, keyword_anchor, "action");
         head.push(Doc::Space);
         self.separated(&mut head, &action.names, ",");
+        self.parents(&mut head, &action.groups);
+        let Some(signature) = &action.signature else {
+            out.extend(head);
+            out.push(text(";"));
+            return;
+        };
         head.push(text(":"));
         head.push(Doc::Space);
-        self.separated(&mut head, &action.principals, " |");
+        self.separated(&mut head, &signature.principals, " |");
         head.push(Doc::Space);
-        self.token(&mut head, first_start(&action.resources), "->");
+        self.token(&mut head, first_start(&signature.resources), "->");
         head.push(Doc::Space);
-        self.separated(&mut head, &action.resources, " |");
-        if let Some(context) = &action.context {
+        self.separated(&mut head, &signature.resources, " |");
+        if let Some(context) = &signature.context {
             head.push(Doc::Space);
             self.token(&mut head, context.span.start, "with");
         }
         out.extend(head);
-        if let Some(context) = &action.context {
+        if let Some(context) = &signature.context {
             out.push(Doc::Space);
             self.record_type(out, context);
         }
+        out.push(text(";"));
+    }
+
+    /// ` in Parent` or ` in [P1, P2]`; nothing for no parents.
+    fn parents(&mut self, out: &mut Vec<Doc>, parents: &[ast::Ident]) {
+        let Some(first) = parents.first() else {
+            return;
+        };
+        out.push(Doc::Space);
+        self.token(out, first.span.start, "in");
+        out.push(Doc::Space);
+        if parents.len() == 1 {
+            self.ident(out, first);
+        } else {
+            self.token(out, first.span.start, "[");
+            self.separated(out, parents, ",");
+            out.push(text("]"));
+        }
+    }
+
+    fn type_alias(&mut self, out: &mut Vec<Doc>, alias: &ast::TypeAliasDecl, keyword_anchor: u32) {
+        self.token(out, keyword_anchor, "type");
+        out.push(Doc::Space);
+        self.ident(out, &alias.name);
+        out.push(Doc::Space);
+        self.token(out, alias.ty.span().start, "=");
+        out.push(Doc::Space);
+        self.type_expr(out, &alias.ty);
         out.push(text(";"));
     }
 
@@ -949,6 +973,7 @@ fn keyword_anchor(item: &ast::Item) -> u32 {
         ItemKind::Route(route) => route.method.span.start,
         ItemKind::Policy(policy) => policy.effect_span.start,
         ItemKind::Limit(limit) => limit.name.span.start,
+        ItemKind::TypeAlias(alias) => alias.name.span.start,
     }
 }
 

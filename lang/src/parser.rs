@@ -79,7 +79,9 @@ struct Parser<'t> {
     next_expr_id: u32,
 }
 
-const ITEM_KEYWORDS: [&str; 6] = ["entity", "action", "route", "permit", "forbid", "limit"];
+const ITEM_KEYWORDS: [&str; 7] = [
+    "entity", "action", "route", "permit", "forbid", "limit", "type",
+];
 
 impl<'t> Parser<'t> {
     // ---- Token access ----
@@ -154,6 +156,7 @@ impl<'t> Parser<'t> {
             // `action` also starts a policy's action scope, which follows a comma on the same line
             // or the next; an item `action` is the first token of its line after a `;` or `}`.
             TokenKind::Action => self.action_starts_item(),
+            TokenKind::Ident => self.at_type_alias() && self.action_starts_item(),
             _ => false,
         }
     }
@@ -284,6 +287,7 @@ impl<'t> Parser<'t> {
             TokenKind::Route => ItemKind::Route(self.route_decl()?),
             TokenKind::Permit | TokenKind::Forbid => ItemKind::Policy(self.policy()?),
             TokenKind::Limit => ItemKind::Limit(self.limit_decl()?),
+            TokenKind::Ident if self.at_type_alias() => ItemKind::TypeAlias(self.type_alias()?),
             TokenKind::Eof if !annotations.is_empty() => {
                 let span = self.span_from(start);
                 self.errors.push(SyntaxError::DanglingAnnotation { span });
@@ -422,8 +426,21 @@ impl<'t> Parser<'t> {
         while self.eat(TokenKind::Comma).is_some() {
             names.push(self.ident()?);
         }
+        let mut groups = Vec::new();
+        if self.eat(TokenKind::In).is_some() {
+            groups = self.type_list()?;
+        }
+        // Without a signature, the declaration declares groups.
+        if self.at(TokenKind::Semi) {
+            self.bump();
+            return Ok(ActionDecl {
+                names,
+                groups,
+                signature: None,
+            });
+        }
         if !self.at(TokenKind::Colon) {
-            return Err(self.unexpected("`:` and the principal types"));
+            return Err(self.unexpected("`:` and the principal types, or `;` for a group"));
         }
         self.bump();
         let principals = self.type_union()?;
@@ -436,10 +453,32 @@ impl<'t> Parser<'t> {
         self.expect_semi("action declaration")?;
         Ok(ActionDecl {
             names,
-            principals,
-            resources,
-            context,
+            groups,
+            signature: Some(ActionSignature {
+                principals,
+                resources,
+                context,
+            }),
         })
+    }
+
+    /// `type Name = Type;`, after checking that the current word is `type`.
+    fn type_alias(&mut self) -> PResult<TypeAliasDecl> {
+        self.bump();
+        let name = self.ident_expecting("the name of the type")?;
+        self.expect(TokenKind::Assign)?;
+        let ty = self.type_expr()?;
+        self.expect_semi("type declaration")?;
+        Ok(TypeAliasDecl { name, ty })
+    }
+
+    /// Whether the current token is the word `type` starting a type declaration: `type` is a
+    /// word of that declaration only, not a keyword.
+    fn at_type_alias(&self) -> bool {
+        let token = self.token();
+        token.kind == TokenKind::Ident
+            && self.slice(token.span) == "type"
+            && self.token_at(self.pos + 1).kind == TokenKind::Ident
     }
 
     /// `A | B | C`.
@@ -586,24 +625,30 @@ impl<'t> Parser<'t> {
         let Some(start) = self.eat(TokenKind::Action) else {
             return Err(self.incomplete_scope("`action`"));
         };
-        if self.eat(TokenKind::Colon).is_none() {
+        let colon = self.eat(TokenKind::Colon).is_some();
+        if !colon && self.eat(TokenKind::In).is_none() {
             let token = self.token();
             let found = self.describe_found(&token);
             return Err(self.report(SyntaxError::UnexpectedToken {
-                expected: "`:`".to_string(),
+                expected: "`:` or `in`".to_string(),
                 found,
                 span: token.span,
                 help: Some(
-                    "write `action: read`, `action: [read, list]` or `action: *`".to_string(),
+                    "write `action: read`, `action: [read, list]`, `action in readActions` or `action: *`".to_string(),
                 ),
             }));
         }
-        let kind = if self.eat(TokenKind::Star).is_some() {
+        let kind = if colon && self.eat(TokenKind::Star).is_some() {
             ActionScopeKind::Any
         } else if self.at(TokenKind::LBracket) {
             ActionScopeKind::AnyOf(self.type_list()?)
         } else {
-            ActionScopeKind::One(self.ident_expecting("an action, a list of actions or `*`")?)
+            let expected = if colon {
+                "an action, a group, a list of them or `*`"
+            } else {
+                "an action, a group or a list of them"
+            };
+            ActionScopeKind::One(self.ident_expecting(expected)?)
         };
         Ok(ActionScope {
             kind,

@@ -126,6 +126,9 @@ pub struct Schema {
     /// Actions, in declaration order.
     pub actions: Vec<ActionDef>,
     action_ids: FxHashMap<Sym, usize>,
+    /// For each action and action group with a group, the groups it is in (directly or
+    /// through other groups), sorted: the hierarchy of the action type.
+    action_groups: FxHashMap<Sym, Box<[EntityUid]>>,
     /// The type of actions.
     pub action_type: TypeId,
 }
@@ -242,6 +245,30 @@ impl Schema {
         self.action_ids
             .get(&name)
             .and_then(|&index| self.actions.get(index))
+    }
+
+    /// Records the groups the action or group `name` is in, directly or through other groups.
+    pub fn set_action_groups(&mut self, name: Sym, groups: Vec<Sym>) {
+        if groups.is_empty() {
+            self.action_groups.remove(&name);
+            return;
+        }
+        let mut groups: Vec<EntityUid> = groups
+            .into_iter()
+            .map(|id| EntityUid {
+                ty: self.action_type,
+                id,
+            })
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        self.action_groups.insert(name, groups.into_boxed_slice());
+    }
+
+    /// The groups the action or group `name` is in, directly or through others, sorted: its
+    /// ancestors in the hierarchy of the action type.
+    pub fn action_groups(&self, name: Sym) -> &[EntityUid] {
+        self.action_groups.get(&name).map_or(&[], |groups| groups)
     }
 
     /// The index of an action in [`Schema::actions`].

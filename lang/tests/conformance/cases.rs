@@ -28,6 +28,20 @@ pub const VALID: &[&str] = &[
     "action read, list : User | Service -> Order | Invoice;",
     "action refund : User -> Order with { mfa: Bool, amount: Long };",
     "action refund:User->Order with{};",
+    // Action groups: a declaration without a signature, groups of groups, actions in groups.
+    "action readActions;",
+    "action readActions, writeActions in all;",
+    "action read, list in [readActions, all,] : User -> Order;",
+    "action refund in writeActions : User -> Order with { mfa: Bool };",
+    "permit principal: *, action in readActions, resource: *;",
+    "permit principal: *, action in [readActions, refund], resource: *;",
+    "permit principal: *, action: [readActions, refund], resource: *;",
+    // Type declarations; `type` is a word of the declaration only.
+    "type Shift = { start: Long, end: Long };",
+    "type Shifts = Set<Shift>;",
+    "type Name = String; entity A { type: Name }",
+    "entity type; action type : type -> type;",
+    "type type = Long;",
     // Routes.
     "route GET \"/orders/{id}\" => read Order(id);",
     "route get \"/\" => read Shop(\"main\");",
@@ -99,6 +113,14 @@ pub const VALID: &[&str] = &[
 
 /// Programs the language reference says are invalid, one rule each.
 pub const INVALID: &[&str] = &[
+    // Groups, `action in` and type declarations.
+    "permit principal: *, action in *, resource: *;",
+    "action a in;",
+    "action a in [];",
+    "type = Long;",
+    "type A Long;",
+    "type A = ;",
+    "type A = Long",
     // Lexical errors.
     "entity A;\u{c}",
     "entity\u{a0}A;",

@@ -314,11 +314,12 @@ impl Generator {
         for _ in 0..self.reps(3) {
             self.annotation();
         }
-        match self.rng.below(10) {
+        match self.rng.below(11) {
             0 | 1 => self.entity(),
             2 => self.action(),
             3 => self.route(),
             4..=7 => self.policy(),
+            8 => self.type_alias(),
             _ => self.limit(),
         }
     }
@@ -411,12 +412,28 @@ impl Generator {
         }
     }
 
+    fn type_alias(&mut self) {
+        self.push("type");
+        self.ident();
+        self.push("=");
+        self.type_expr(MAX_DEPTH);
+        self.push(";");
+    }
+
     fn action(&mut self) {
         self.push("action");
         self.ident();
         for _ in 0..self.reps(3) {
             self.push(",");
             self.ident();
+        }
+        if self.rng.chance(40) {
+            self.push("in");
+            self.type_list();
+        }
+        if self.rng.chance(25) {
+            self.push(";");
+            return;
         }
         self.push(":");
         self.ident();
@@ -518,10 +535,11 @@ impl Generator {
 
     fn action_scope(&mut self) {
         self.push("action");
-        self.push(":");
+        let colon = self.rng.chance(75);
+        self.push(if colon { ":" } else { "in" });
         match self.rng.below(3) {
-            0 => self.push("*"),
-            1 => self.ident(),
+            0 if colon => self.push("*"),
+            0 | 1 => self.ident(),
             _ => {
                 self.push("[");
                 self.ident();

@@ -68,9 +68,16 @@ fn item(item: &Item) -> Item {
             }),
             ItemKind::Action(action) => ItemKind::Action(ActionDecl {
                 names: idents(&action.names),
-                principals: idents(&action.principals),
-                resources: idents(&action.resources),
-                context: action.context.as_ref().map(record_type),
+                groups: idents(&action.groups),
+                signature: action.signature.as_ref().map(|signature| ActionSignature {
+                    principals: idents(&signature.principals),
+                    resources: idents(&signature.resources),
+                    context: signature.context.as_ref().map(record_type),
+                }),
+            }),
+            ItemKind::TypeAlias(alias) => ItemKind::TypeAlias(TypeAliasDecl {
+                name: ident(&alias.name),
+                ty: type_expr(&alias.ty),
             }),
             ItemKind::Route(route) => ItemKind::Route(RouteDecl {
                 method: ident(&route.method),
@@ -270,7 +277,10 @@ pub fn expr_ids(file: &File) -> Vec<ExprId> {
                     walk(e, &mut ids);
                 }
             }
-            ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
+            ItemKind::Entity(_)
+            | ItemKind::Action(_)
+            | ItemKind::Route(_)
+            | ItemKind::TypeAlias(_) => {}
         }
     }
     ids

@@ -312,20 +312,30 @@ fn item_kind() -> impl Strategy<Value = ItemKind> {
             })
         },
     );
-    let action = (
-        vec(ident(), 1..4),
+    let signature = (
         vec(ident(), 1..4),
         vec(ident(), 1..4),
         option::of(record_type()),
     )
-        .prop_map(|(names, principals, resources, context)| {
+        .prop_map(|(principals, resources, context)| ActionSignature {
+            principals,
+            resources,
+            context,
+        });
+    let action = (
+        vec(ident(), 1..4),
+        vec(ident(), 0..3),
+        option::weighted(0.75, signature),
+    )
+        .prop_map(|(names, groups, signature)| {
             ItemKind::Action(ActionDecl {
                 names,
-                principals,
-                resources,
-                context,
+                groups,
+                signature,
             })
         });
+    let type_alias = (ident(), type_expr())
+        .prop_map(|(name, ty)| ItemKind::TypeAlias(TypeAliasDecl { name, ty }));
     let method = prop_oneof![
         select(vec![
             "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"
@@ -391,7 +401,7 @@ fn item_kind() -> impl Strategy<Value = ItemKind> {
                 condition,
             })
         });
-    prop_oneof![1 => entity, 1 => action, 1 => route, 3 => policy, 1 => limit]
+    prop_oneof![1 => entity, 1 => action, 1 => route, 3 => policy, 1 => limit, 1 => type_alias]
 }
 
 /// An item with up to three annotations.
@@ -555,7 +565,10 @@ pub fn parenthesize(file: &File) -> File {
                     *condition = paren_expr(condition);
                 }
             }
-            ItemKind::Entity(_) | ItemKind::Action(_) | ItemKind::Route(_) => {}
+            ItemKind::Entity(_)
+            | ItemKind::Action(_)
+            | ItemKind::Route(_)
+            | ItemKind::TypeAlias(_) => {}
         }
     }
     file.number_exprs();

@@ -23,10 +23,20 @@ pub const SCHEMA: &str = "\
 entity Group in [Group] { rank?: Long }
 entity User in [Group] { level: Long, name: String, tags: Set<String>, boss?: User, groups: Set<Group>, nick?: String }
 entity Folder in [Folder] { owner?: User, depth: Long }
-entity Doc in [Folder] { owner: User, level: Long, label: String, readers: Set<User>, meta: { kind: String, size?: Long } }
-action read, write: User -> Doc | Folder with { n: Long, flag: Bool, addr: Ip };
-action share: User | Group -> Doc with { n: Long, who: User, note?: String };
+type Meta = { kind: String, size?: Long };
+entity Doc in [Folder] { owner: User, level: Long, label: String, readers: Set<User>, meta: Meta }
+action everything;
+action edits in everything;
+action read in everything: User -> Doc | Folder with { n: Long, flag: Bool, addr: Ip };
+action write in edits: User -> Doc | Folder with { n: Long, flag: Bool, addr: Ip };
+action share in [edits, everything]: User | Group -> Doc with { n: Long, who: User, note?: String };
 ";
+
+/// The action groups of [`SCHEMA`] with their actions, as a scope may name them.
+const GROUPS: [(&str, &[&str]); 2] = [
+    ("everything", &["read", "write", "share"]),
+    ("edits", &["write", "share"]),
+];
 
 /// A generator type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -674,7 +684,10 @@ fn bool_expr(env: &Rc<Env>, depth: u32) -> S {
     options.push((
         1,
         (
-            proptest::sample::subsequence(vec!["read", "write", "share"], 0..=3),
+            proptest::sample::subsequence(
+                vec!["read", "write", "share", "edits", "everything"],
+                0..=3,
+            ),
             any_bool(),
         )
             .prop_map(|(names, single)| {
@@ -934,10 +947,17 @@ fn scope(actions: Option<Vec<&'static str>>) -> BoxedStrategy<(String, Env)> {
         Some(names) => common_context(names),
         None => Vec::new(),
     };
-    let action_text = match &actions {
-        None => "action: *".to_owned(),
-        Some(names) if names.len() == 1 => format!("action: {}", names[0]),
-        Some(names) => format!("action: [{}]", names.join(", ")),
+    let group = actions.as_ref().and_then(|names| {
+        GROUPS
+            .iter()
+            .find(|(_, members)| *members == names.as_slice())
+            .map(|(group, _)| *group)
+    });
+    let action_text = match (&actions, group) {
+        (None, _) => "action: *".to_owned(),
+        (Some(_), Some(group)) => format!("action in {group}"),
+        (Some(names), None) if names.len() == 1 => format!("action: {}", names[0]),
+        (Some(names), None) => format!("action: [{}]", names.join(", ")),
     };
     let star = actions.is_none();
     (var_scope(exact_principals), var_scope(exact_resources))
@@ -1016,6 +1036,7 @@ pub fn policy_body() -> BoxedStrategy<String> {
         Some(vec!["share"]),
         Some(vec!["read", "write"]),
         Some(vec!["read", "share"]),
+        Some(vec!["write", "share"]),
         Some(vec!["read", "write", "share"]),
     ]);
     actions

@@ -122,6 +122,7 @@ struct RefPolicy {
 pub struct Reference {
     entity_types: HashMap<String, EntityDef>,
     contexts: HashMap<String, Option<ast::RecordType>>,
+    aliases: HashMap<String, ast::TypeExpr>,
     policies: Vec<RefPolicy>,
     store: HashMap<Uid, StoredEntity>,
 }
@@ -136,6 +137,7 @@ impl Reference {
         let mut reference = Reference {
             entity_types: HashMap::new(),
             contexts: HashMap::new(),
+            aliases: HashMap::new(),
             policies: Vec::new(),
             store: HashMap::new(),
         };
@@ -153,11 +155,30 @@ impl Reference {
                             .insert(decl.name.name.clone(), EntityDef { attrs });
                     }
                     ast::ItemKind::Action(decl) => {
+                        // Actions and groups are entities of the type `Action` whose parents
+                        // are their groups.
+                        let parents: Vec<Uid> = decl
+                            .groups
+                            .iter()
+                            .map(|group| (ACTION.to_owned(), group.name.clone()))
+                            .collect();
                         for action in &decl.names {
-                            reference
-                                .contexts
-                                .insert(action.name.clone(), decl.context.clone());
+                            if let Some(signature) = &decl.signature {
+                                reference
+                                    .contexts
+                                    .insert(action.name.clone(), signature.context.clone());
+                            }
+                            reference.store.insert(
+                                (ACTION.to_owned(), action.name.clone()),
+                                StoredEntity {
+                                    attrs: BTreeMap::new(),
+                                    parents: parents.clone(),
+                                },
+                            );
                         }
+                    }
+                    ast::ItemKind::TypeAlias(decl) => {
+                        reference.aliases.insert(decl.name.name.clone(), decl.ty);
                     }
                     ast::ItemKind::Policy(policy) => {
                         let id = item
@@ -215,6 +236,10 @@ impl Reference {
                 "String" => Val::Str(json.as_str().ok_or("expected String")?.to_owned()),
                 "Ip" => {
                     parse_ip(json.as_str().ok_or("expected Ip")?).map_err(|e| format!("{e:?}"))?
+                }
+                alias if self.aliases.contains_key(alias) => {
+                    let ty = self.aliases.get(alias).ok_or("an alias")?;
+                    self.value_from_json(json, ty)?
                 }
                 _ => Val::Entity(json_uid(json)?),
             },
@@ -341,10 +366,14 @@ impl Reference {
         if !self.scope(&policy.principal, &env.principal) {
             return Ok(false);
         }
+        // A name in the action scope is an action or a group: the request's action is it or in it.
+        let action_in = |name: &ast::Ident| {
+            self.in_entity(&env.action, &(ACTION.to_owned(), name.name.clone()))
+        };
         let action_ok = match &policy.action.kind {
             ast::ActionScopeKind::Any => true,
-            ast::ActionScopeKind::One(name) => name.name == env.action.1,
-            ast::ActionScopeKind::AnyOf(names) => names.iter().any(|n| n.name == env.action.1),
+            ast::ActionScopeKind::One(name) => action_in(name),
+            ast::ActionScopeKind::AnyOf(names) => names.iter().any(action_in),
         };
         if !action_ok {
             return Ok(false);
