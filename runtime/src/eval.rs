@@ -471,7 +471,10 @@ impl<'a> Evaluator<'a> {
         let schema = &self.program.schema;
         if uid.ty == schema.action_type {
             // Actions are not in the store: their groups come with the program.
-            return schema.action_groups(uid.id).binary_search(&ancestor).is_ok();
+            return schema
+                .action_groups(uid.id)
+                .binary_search(&ancestor)
+                .is_ok();
         }
         match self.request.entities.as_deref() {
             None => self.store.is_ancestor(uid, ancestor),
