@@ -209,6 +209,23 @@ pub enum CheckError {
         span: SourceSpan,
     },
 
+    /// An expression whose type depends on the action the policy is checked for, where the
+    /// program compiled for the policy needs one type.
+    #[error("this expression is a `{first}` for one action and a `{other}` for another")]
+    #[diagnostic(
+        code(authz::check::type_differs_by_environment),
+        help("authz compiles one program per policy: split the policy by action, or make the types agree")
+    )]
+    TypeDiffersByEnvironment {
+        /// Its type in the first environment.
+        first: String,
+        /// Its type in another.
+        other: String,
+        /// The expression.
+        #[label("types differ between actions")]
+        span: SourceSpan,
+    },
+
     // Routes.
     /// A route method other than GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS and ANY.
     #[error("`{name}` is not a route method")]
@@ -910,6 +927,7 @@ impl Internal {
                 problem: self.problem,
                 span: self.span.map(SourceSpan::from),
             }),
+            environment: None,
         }
     }
 }
@@ -967,6 +985,16 @@ impl<'a> Reporter<'a> {
 
     /// Records a problem found in `file`.
     pub(crate) fn report(&mut self, file: FileId, error: CheckError) {
+        self.report_in(file, error, None);
+    }
+
+    /// Records a problem found in `file` in some of the environments a policy is checked in.
+    pub(crate) fn report_in(
+        &mut self,
+        file: FileId,
+        error: CheckError,
+        environment: Option<String>,
+    ) {
         if !matches!(
             miette::Diagnostic::severity(&error),
             Some(miette::Severity::Warning)
@@ -976,7 +1004,14 @@ impl<'a> Reporter<'a> {
         self.diagnostics.push(crate::Diagnostic {
             file,
             kind: crate::DiagnosticKind::Check(error),
+            environment,
         });
+    }
+
+    /// An empty reporter that describes locations like this one, to collect the problems of one
+    /// environment before they are reported.
+    pub(crate) fn child(&self) -> Reporter<'a> {
+        Reporter::new(self.sources)
     }
 
     /// Where `location` is, for a message: "`orders.authz` at line 3, column 8".

@@ -55,6 +55,9 @@ pub struct Diagnostic {
     pub file: FileId,
     /// What is wrong.
     pub kind: DiagnosticKind,
+    /// For a problem found in some of the environments a policy is checked in (not all), which
+    /// ones: "action `read` with principal `User` and resource `Order`".
+    pub environment: Option<String>,
 }
 
 /// A syntax error or a check error.
@@ -110,7 +113,14 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.inner().help()
+        let Some(environment) = &self.environment else {
+            return self.inner().help();
+        };
+        let found = format!("found checking {environment}");
+        Some(Box::new(match self.inner().help() {
+            Some(help) => format!("{help}\n{found}"),
+            None => found,
+        }))
     }
 
     fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
@@ -158,6 +168,7 @@ fn parse_and_check(sources: &[SourceFile]) -> (Vec<authz_lang::Parse>, Checked) 
             .extend(parse.errors.iter().map(|error| Diagnostic {
                 file: file_id(index),
                 kind: DiagnosticKind::Syntax(error.clone()),
+                environment: None,
             }));
     }
     sort_diagnostics(&mut checked.diagnostics);

@@ -152,6 +152,30 @@ impl Schema {
         self.actions.get(name)
     }
 
+    /// Whether an entity of type `ty` can be in an entity of type `ancestor`: it is of that type,
+    /// or `ancestor` is among the parent types of its type, transitively.
+    pub(crate) fn can_be_in(&self, ty: &str, ancestor: &str) -> bool {
+        let mut seen: Vec<&str> = vec![ty];
+        let mut pending = vec![ty];
+        while let Some(next) = pending.pop() {
+            if next == ancestor {
+                return true;
+            }
+            for parent in self
+                .entity_types
+                .get(next)
+                .into_iter()
+                .flat_map(|t| &t.parents)
+            {
+                if !seen.contains(&&**parent) {
+                    seen.push(parent);
+                    pending.push(parent);
+                }
+            }
+        }
+        false
+    }
+
     /// The closest entity type name to a misspelled one.
     pub(crate) fn suggest_entity_type(&self, name: &str) -> Option<String> {
         suggest(name, self.entity_types.keys().map(|name| &**name))

@@ -110,6 +110,8 @@ pub struct ExprTypes(HashMap<(FileId, ast::ExprId), Recorded>);
 struct Recorded {
     span: Span,
     ty: Type,
+    /// Whether the expression is a record literal, whose type lowering builds the record from.
+    record_literal: bool,
 }
 
 /// Why [`ExprTypes::lookup`] has no type for an expression.
@@ -138,6 +140,38 @@ impl ExprTypes {
         self.lookup(file, expr).ok()
     }
 
+    /// Adds the types of `other`, checked in another environment of the same policy, to these:
+    /// entity types join, a type found in only one environment (the rest being the error type)
+    /// is kept, records keep the fields both have. A type that cannot be joined is left as it
+    /// was and listed in `conflicts` with the expression's span.
+    pub(crate) fn merge(&mut self, other: ExprTypes, conflicts: &mut Vec<(Span, Type, Type)>) {
+        for (key, recorded) in other.0 {
+            match self.0.get_mut(&key) {
+                None => {
+                    self.0.insert(key, recorded);
+                }
+                Some(existing) => {
+                    let merged = merge_environment_types(&existing.ty, &recorded.ty)
+                        // A record literal is built from its type: it must keep every field.
+                        .filter(|ty| !recorded.record_literal || same_shape(ty, &recorded.ty));
+                    match merged {
+                        Some(ty) => existing.ty = ty,
+                        None => {
+                            if !conflicts.iter().any(|(span, _, _)| *span == recorded.span) {
+                                conflicts.push((recorded.span, existing.ty.clone(), recorded.ty));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds every type of `other`, replacing any recorded for the same expression.
+    pub(crate) fn absorb(&mut self, other: ExprTypes) {
+        self.0.extend(other.0);
+    }
+
     /// How many expressions have a type.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -152,6 +186,7 @@ impl ExprTypes {
         let recorded = Recorded {
             span: expr.span,
             ty: ty.clone(),
+            record_literal: matches!(expr.kind, ast::ExprKind::Record(_)),
         };
         self.0.insert((file, expr.id), recorded);
     }
@@ -161,6 +196,50 @@ impl ExprTypes {
     pub(crate) fn forget(&mut self, file: FileId, expr: &ast::Expr) {
         self.0.remove(&(file, expr.id));
     }
+}
+
+/// Whether two types have the same record fields at every depth (entity unions may differ).
+fn same_shape(a: &Type, b: &Type) -> bool {
+    match (a, b) {
+        (Type::Record(a), Type::Record(b)) => {
+            a.fields.len() == b.fields.len()
+                && a.fields.iter().all(|(name, field)| {
+                    b.fields
+                        .get(name)
+                        .is_some_and(|other| same_shape(&field.ty, &other.ty))
+                })
+        }
+        (Type::Set(a), Type::Set(b)) => same_shape(a, b),
+        _ => true,
+    }
+}
+
+/// The type of an expression over two environments of a policy, where the first had type `a`
+/// and the second `b`; `None` when one program cannot serve both.
+fn merge_environment_types(a: &Type, b: &Type) -> Option<Type> {
+    Some(match (a, b) {
+        (Type::Error, other) | (other, Type::Error) => other.clone(),
+        (Type::Never, other) | (other, Type::Never) => other.clone(),
+        (Type::Entity(a), Type::Entity(b)) => Type::Entity(a.union(b)),
+        (Type::Set(a), Type::Set(b)) => Type::Set(Box::new(merge_environment_types(a, b)?)),
+        // Records keep the fields both have with types that merge (a context); a record
+        // literal that loses a field this way is a conflict (see `ExprTypes::merge`).
+        (Type::Record(a), Type::Record(b)) => {
+            let mut fields = BTreeMap::new();
+            for (name, field) in &a.fields {
+                let Some(other) = b.fields.get(name) else {
+                    continue;
+                };
+                if let Some(ty) = merge_environment_types(&field.ty, &other.ty) {
+                    let optional = field.optional || other.optional;
+                    fields.insert(name.clone(), Field { ty, optional });
+                }
+            }
+            Type::Record(Arc::new(RecordType { fields }))
+        }
+        _ if a == b => a.clone(),
+        _ => return None,
+    })
 }
 
 /// Checks one policy: its scope against the schema and each condition.
@@ -256,6 +335,7 @@ pub(crate) fn check_policy(
         }
     }
 
+    // The union of the environments: the types the policy's variables may have at all.
     let environment = match &actions {
         Some(actions) => {
             let principals = EntityUnion::new(
@@ -297,42 +377,78 @@ pub(crate) fn check_policy(
                     );
                 }
             }
+            let all: Vec<&Action> = schema.actions.values().collect();
             Environment {
                 principal,
                 resource,
-                context: Type::Record(Arc::default()),
+                context: Type::Record(Arc::new(common_context(&all))),
             }
         }
     };
 
-    let mut checker = ExprChecker {
-        schema,
-        reporter,
-        file,
-        environment: &environment,
-        origin: Origin::Policy(actions.as_deref()),
-        types,
-    };
-    let mut facts = Facts::default();
-    for condition in &policy.conditions {
-        let (keyword, never) = match condition.kind {
-            ast::ConditionKind::When => ("when", false),
-            ast::ConditionKind::Unless => ("unless", true),
-        };
-        let context = format!("`{keyword}` needs a `Bool`");
-        let typed = checker.expect(&condition.expr, &facts, &Type::Bool, &context);
-        if matches!(strip_parens(&condition.expr).kind, ast::ExprKind::Bool(value) if value == never)
-        {
-            checker.reporter.report(
-                file,
-                CheckError::ConditionAlwaysFalse {
-                    span: condition.keyword_span.to(condition.expr.span).into(),
+    // The environments, as Cedar's validator builds them: one per action the policy can apply
+    // to, with the principal and resource types that action takes and the scope allows
+    // (`principal in Team("x")` allows the types that can be in a `Team`), and that action's
+    // own context.
+    let principal_in = scope_ancestor(&policy.principal);
+    let resource_in = scope_ancestor(&policy.resource);
+    let cases: Vec<Case<'_>> = scope_actions(schema, &actions)
+        .into_iter()
+        .filter_map(|action| {
+            let principal = principal_scope.narrow(schema, &action.principals, principal_in)?;
+            let resource = resource_scope.narrow(schema, &action.resources, resource_in)?;
+            Some(Case {
+                action,
+                environment: Environment {
+                    principal,
+                    resource,
+                    context: Type::Record(action.context.clone()),
                 },
-            );
+            })
+        })
+        .collect();
+
+    match cases.as_slice() {
+        // No action can meet the scope (reported above): the conditions are still checked, in the
+        // union of the environments.
+        [] => {
+            // Each variable narrowed by its own scope where that leaves any type.
+            let narrowed =
+                |scope: &ScopeTypes, ancestor, union: &Type, takes: fn(&Action) -> &EntityUnion| {
+                    let types: Vec<Type> = scope_actions(schema, &actions)
+                        .into_iter()
+                        .filter_map(|action| scope.narrow(schema, takes(action), ancestor))
+                        .collect();
+                    types
+                        .into_iter()
+                        .reduce(|a, b| a.join(&b).unwrap_or(Type::Error))
+                        .unwrap_or_else(|| union.clone())
+                };
+            let fallback = Environment {
+                principal: narrowed(
+                    &principal_scope,
+                    principal_in,
+                    &environment.principal,
+                    |a| &a.principals,
+                ),
+                resource: narrowed(&resource_scope, resource_in, &environment.resource, |a| {
+                    &a.resources
+                }),
+                context: environment.context.clone(),
+            };
+            let mut checker = ExprChecker::new(schema, reporter, types, file, &fallback);
+            checker.origin = Origin::Policy(actions.as_deref());
+            check_conditions(&mut checker, policy);
+            checker.report_unreachable_problems();
         }
-        if condition.kind == ast::ConditionKind::When {
-            facts = facts.and(&typed.facts);
+        [case] => {
+            let mut checker = ExprChecker::new(schema, reporter, types, file, &case.environment);
+            checker.origin = Origin::Policy(Some(std::slice::from_ref(&case.action)));
+            checker.action = Some(case.action);
+            check_conditions(&mut checker, policy);
+            checker.report_unreachable_problems();
         }
+        cases => check_cases(schema, reporter, types, file, policy, cases),
     }
     CheckedPolicy {
         file,
@@ -343,6 +459,193 @@ pub(crate) fn check_policy(
         environment,
         has_errors: reporter.n_errors > errors_before,
     }
+}
+
+/// The actions a policy's scope names (`None`: every action).
+fn scope_actions<'s>(schema: &'s Schema, actions: &Option<Vec<&'s Action>>) -> Vec<&'s Action> {
+    match actions {
+        Some(actions) => actions.clone(),
+        None => schema.actions.values().collect(),
+    }
+}
+
+/// One environment a policy is checked in.
+struct Case<'s> {
+    /// The action of the environment.
+    action: &'s Action,
+    /// The types of the variables in it.
+    environment: Environment,
+}
+
+/// Some environments as a diagnostic names them: "actions `list` and `read` with principal `User`
+/// and resource `Order`", the actions grouped by their principal and resource types.
+fn describe_cases(cases: &[&Case<'_>]) -> String {
+    let mut groups: Vec<(String, String, Vec<&str>)> = Vec::new();
+    for case in cases {
+        let principal = case.environment.principal.to_string();
+        let resource = case.environment.resource.to_string();
+        match groups
+            .iter_mut()
+            .find(|(p, r, _)| *p == principal && *r == resource)
+        {
+            Some((_, _, actions)) => actions.push(&case.action.name),
+            None => groups.push((principal, resource, vec![&case.action.name])),
+        }
+    }
+    let described: Vec<String> = groups
+        .into_iter()
+        .map(|(principal, resource, actions)| {
+            let noun = if actions.len() == 1 {
+                "action"
+            } else {
+                "actions"
+            };
+            format!(
+                "{noun} {} with principal `{principal}` and resource `{resource}`",
+                list_names(&actions)
+            )
+        })
+        .collect();
+    described.join("; ")
+}
+
+/// Checks the conditions of a policy in the checker's environment.
+fn check_conditions(checker: &mut ExprChecker<'_, '_, '_>, policy: &ast::Policy) {
+    let mut facts = Facts::default();
+    for condition in &policy.conditions {
+        let (keyword, never) = match condition.kind {
+            ast::ConditionKind::When => ("when", false),
+            ast::ConditionKind::Unless => ("unless", true),
+        };
+        let context = format!("`{keyword}` needs a `Bool`");
+        let typed = checker.expect(&condition.expr, &facts, &Type::Bool, &context);
+        if matches!(strip_parens(&condition.expr).kind, ast::ExprKind::Bool(value) if value == never)
+        {
+            checker.report(CheckError::ConditionAlwaysFalse {
+                span: condition.keyword_span.to(condition.expr.span).into(),
+            });
+        }
+        if condition.kind == ast::ConditionKind::When {
+            facts = facts.and(&typed.facts);
+        }
+        // A clause that never holds for this environment's action makes the rest unreachable.
+        let holds = checker
+            .action_test(&condition.expr)
+            .map(|value| value != never);
+        if holds == Some(false) {
+            // The rest of the clauses: the region stays open to the end of the policy.
+            checker.muted.push(condition.expr.id);
+            checker.muted_roots.push(condition.expr.id);
+        }
+    }
+}
+
+/// Checks a policy in each of its environments and reports each problem once: plainly when it
+/// arises in every environment, and naming the environments otherwise. The types recorded for
+/// lowering are those of all environments together.
+fn check_cases(
+    schema: &Schema,
+    reporter: &mut Reporter<'_>,
+    types: &mut ExprTypes,
+    file: FileId,
+    policy: &ast::Policy,
+    cases: &[Case<'_>],
+) {
+    // Each distinct problem with the cases it arose in.
+    let mut problems: Vec<(CheckError, Vec<usize>)> = Vec::new();
+    let mut merged = ExprTypes::default();
+    let mut conflicts = Vec::new();
+    let mut muted_counts: HashMap<ast::ExprId, usize> = HashMap::new();
+    let mut muted_problems: Vec<(Vec<ast::ExprId>, CheckError, bool, usize)> = Vec::new();
+    let mut everywhere_only: Vec<(CheckError, usize)> = Vec::new();
+    for (index, case) in cases.iter().enumerate() {
+        let mut sub = reporter.child();
+        let mut case_types = ExprTypes::default();
+        let mut checker =
+            ExprChecker::new(schema, &mut sub, &mut case_types, file, &case.environment);
+        checker.origin = Origin::Policy(Some(std::slice::from_ref(&case.action)));
+        checker.action = Some(case.action);
+        check_conditions(&mut checker, policy);
+        for root in std::mem::take(&mut checker.muted_roots) {
+            *muted_counts.entry(root).or_default() += 1;
+        }
+        for (regions, error, everywhere) in std::mem::take(&mut checker.muted_problems) {
+            muted_problems.push((regions, error, everywhere, index));
+        }
+        for error in std::mem::take(&mut checker.everywhere_only) {
+            match everywhere_only.iter_mut().find(|(seen, _)| *seen == error) {
+                Some((_, count)) => *count += 1,
+                None => everywhere_only.push((error, 1)),
+            }
+        }
+        for diagnostic in sub.diagnostics {
+            let crate::DiagnosticKind::Check(error) = diagnostic.kind else {
+                continue;
+            };
+            match problems.iter_mut().find(|(seen, _)| *seen == error) {
+                Some((_, seen_in)) => seen_in.push(index),
+                None => problems.push((error, vec![index])),
+            }
+        }
+        merged.merge(case_types, &mut conflicts);
+    }
+    // A region that no environment can reach is checked like any other code.
+    // A problem met in regions some environment reaches is that environment's to report.
+    for (regions, error, everywhere, index) in muted_problems {
+        let dead_everywhere = regions
+            .iter()
+            .all(|root| muted_counts.get(root) == Some(&cases.len()));
+        if !dead_everywhere {
+            continue;
+        }
+        if everywhere {
+            match everywhere_only.iter_mut().find(|(seen, _)| *seen == error) {
+                Some((_, count)) => *count += 1,
+                None => everywhere_only.push((error, 1)),
+            }
+            continue;
+        }
+        match problems.iter_mut().find(|(seen, _)| *seen == error) {
+            Some((_, seen_in)) => seen_in.push(index),
+            None => problems.push((error, vec![index])),
+        }
+    }
+    for (error, count) in everywhere_only {
+        if count == cases.len() {
+            reporter.report(file, error);
+        }
+    }
+    for (error, seen_in) in problems {
+        let environment = (seen_in.len() < cases.len()).then(|| {
+            let named: Vec<&Case<'_>> = seen_in
+                .iter()
+                .filter_map(|index| cases.get(*index))
+                .collect();
+            describe_cases(&named)
+        });
+        reporter.report_in(file, error, environment);
+    }
+    // Only the innermost conflicts: an expression built from one that conflicts conflicts too.
+    let inner: Vec<(Span, Type, Type)> = conflicts
+        .iter()
+        .filter(|(span, _, _)| {
+            !conflicts.iter().any(|(other, _, _)| {
+                other != span && span.start() <= other.start() && other.end() <= span.end()
+            })
+        })
+        .cloned()
+        .collect();
+    for (span, first, other) in inner {
+        reporter.report(
+            file,
+            CheckError::TypeDiffersByEnvironment {
+                first: first.to_string(),
+                other: other.to_string(),
+                span: span.into(),
+            },
+        );
+    }
+    types.absorb(merged);
 }
 
 /// Checks one limit: its count, unit, condition and keys.
@@ -397,19 +700,14 @@ pub(crate) fn check_limit(
             },
         );
     }
+    // A limit applies to every action: its context has the fields all actions declare alike.
+    let all: Vec<&Action> = schema.actions.values().collect();
     let environment = Environment {
         principal: Type::Entity(schema.all_principals.clone()),
         resource: Type::Entity(schema.all_resources.clone()),
-        context: Type::Record(Arc::default()),
+        context: Type::Record(Arc::new(common_context(&all))),
     };
-    let mut checker = ExprChecker {
-        schema,
-        reporter,
-        file,
-        environment: &environment,
-        origin: Origin::Limit,
-        types,
-    };
+    let mut checker = ExprChecker::new(schema, reporter, types, file, &environment);
     // Keys are computed only when the condition holds, so its facts hold for them.
     let facts = match &limit.condition {
         Some(condition) => {
@@ -486,7 +784,33 @@ enum ScopeTypes {
     Error,
 }
 
+/// The entity a scope's `in` names (`principal in Team("x")`, `principal: User in Team("x")`).
+fn scope_ancestor(scope: &ast::Scope) -> Option<&str> {
+    match &scope.kind {
+        ast::ScopeKind::In(entity) | ast::ScopeKind::IsIn(_, entity) => Some(&entity.ty.name),
+        _ => None,
+    }
+}
+
 impl ScopeTypes {
+    /// The type of the variable in the environment of an action that takes `takes`: the types
+    /// the scope allows among them (with `in E(..)`, those that can be in an `E`); `None` when
+    /// there are none, so that the action is no environment of the policy.
+    fn narrow(&self, schema: &Schema, takes: &EntityUnion, ancestor: Option<&str>) -> Option<Type> {
+        let can_be_in = |ty: &Name| ancestor.is_none_or(|ancestor| schema.can_be_in(ty, ancestor));
+        match self {
+            ScopeTypes::Error => Some(Type::Error),
+            ScopeTypes::Exactly(name) => {
+                (takes.contains(name) && can_be_in(name)).then(|| Type::entity(name.clone()))
+            }
+            ScopeTypes::Any => {
+                let types =
+                    EntityUnion::new(takes.members().iter().filter(|ty| can_be_in(ty)).cloned());
+                (!types.is_empty()).then_some(Type::Entity(types))
+            }
+        }
+    }
+
     fn to_type(&self, from_actions: &EntityUnion) -> Type {
         match self {
             ScopeTypes::Any => Type::Entity(from_actions.clone()),
@@ -635,6 +959,45 @@ struct ExprChecker<'s, 'r, 'a> {
     environment: &'s Environment,
     origin: Origin<'s>,
     types: &'r mut ExprTypes,
+    /// The action of the environment, when it has one.
+    action: Option<&'s Action>,
+    /// The regions being checked that this environment cannot reach (the right of `false &&
+    /// ...` once `action == Action("x")` is known false here), innermost last: their problems
+    /// are held back, and reported only if no environment reaches them.
+    muted: Vec<ast::ExprId>,
+    /// Every region muted in this environment.
+    muted_roots: Vec<ast::ExprId>,
+    /// The problems held back, by region, and whether each is one only if it arises in every
+    /// environment.
+    muted_problems: Vec<(Vec<ast::ExprId>, CheckError, bool)>,
+    /// Problems that are problems only if they arise in every environment of the policy: a
+    /// `has` test of an attribute this environment's types lack (false here, as in Cedar), a
+    /// comparison that is always false here.
+    everywhere_only: Vec<CheckError>,
+}
+
+impl<'s, 'r, 'a> ExprChecker<'s, 'r, 'a> {
+    fn new(
+        schema: &'s Schema,
+        reporter: &'r mut Reporter<'a>,
+        types: &'r mut ExprTypes,
+        file: FileId,
+        environment: &'s Environment,
+    ) -> ExprChecker<'s, 'r, 'a> {
+        ExprChecker {
+            schema,
+            reporter,
+            file,
+            environment,
+            origin: Origin::Limit,
+            types,
+            action: None,
+            muted: Vec::new(),
+            muted_roots: Vec::new(),
+            muted_problems: Vec::new(),
+            everywhere_only: Vec::new(),
+        }
+    }
 }
 
 /// What the expressions being checked belong to, for help texts.
@@ -647,7 +1010,195 @@ enum Origin<'s> {
 
 impl ExprChecker<'_, '_, '_> {
     fn report(&mut self, error: CheckError) {
-        self.reporter.report(self.file, error);
+        if self.muted.is_empty() {
+            self.reporter.report(self.file, error);
+        } else {
+            self.muted_problems.push((self.muted.clone(), error, false));
+        }
+    }
+
+    /// Reports a problem that is one only if it arises in every environment of the policy.
+    fn report_everywhere_only(&mut self, error: CheckError) {
+        if !self.muted.is_empty() {
+            self.muted_problems.push((self.muted.clone(), error, true));
+        } else if self.action.is_some() {
+            self.everywhere_only.push(error);
+        } else {
+            self.report(error);
+        }
+    }
+
+    /// With a single environment: the problems held back are reported after all, since it is
+    /// every environment there is.
+    fn report_unreachable_problems(&mut self) {
+        for (_, error, _) in std::mem::take(&mut self.muted_problems) {
+            self.reporter.report(self.file, error);
+        }
+        for error in std::mem::take(&mut self.everywhere_only) {
+            self.reporter.report(self.file, error);
+        }
+    }
+
+    /// Checks `expr` as a region this environment's action cannot reach, unless one is being
+    /// checked already.
+    fn check_unreachable(
+        &mut self,
+        expr: &ast::Expr,
+        facts: &Facts,
+        expected: &Type,
+        context: &str,
+    ) -> Typed {
+        // Regions nest: a problem belongs to the innermost, which is dead everywhere only if
+        // every environment mutes it.
+        self.muted.push(expr.id);
+        self.muted_roots.push(expr.id);
+        let typed = self.expect(expr, facts, expected, context);
+        self.muted.pop();
+        typed
+    }
+
+    /// The entity types of `principal` or `resource` in this environment, when `expr` is one of
+    /// them.
+    fn variable_types(&self, expr: &ast::Expr) -> Option<&EntityUnion> {
+        let ty = match strip_parens(expr).kind {
+            ast::ExprKind::Var(ast::Var::Principal) => &self.environment.principal,
+            ast::ExprKind::Var(ast::Var::Resource) => &self.environment.resource,
+            _ => return None,
+        };
+        match ty {
+            Type::Entity(union) if !union.is_empty() => Some(union),
+            _ => None,
+        }
+    }
+
+    /// Whether `base` is `context`, checked for one action, and some other action's context
+    /// declares `attr`.
+    fn context_field_elsewhere(&self, base: &ast::Expr, attr: &ast::Ident) -> bool {
+        self.action.is_some()
+            && matches!(
+                strip_parens(base).kind,
+                ast::ExprKind::Var(ast::Var::Context)
+            )
+            && self
+                .schema
+                .actions
+                .values()
+                .any(|action| action.context.field(&attr.name).is_some())
+    }
+
+    /// [`ExprChecker::check`] of a branch this environment's action cannot reach.
+    fn check_unreachable_branch(&mut self, expr: &ast::Expr, facts: &Facts) -> Typed {
+        self.muted.push(expr.id);
+        self.muted_roots.push(expr.id);
+        let typed = self.check(expr, facts);
+        self.muted.pop();
+        typed
+    }
+
+    /// The value of `expr` when it depends only on the action and the environment has one
+    /// action: `action == Action("x")`, `action in Action("g")`, `action in [..]`, and `!`, `&&`,
+    /// `||` of those.
+    fn action_test(&self, expr: &ast::Expr) -> Option<bool> {
+        let action = self.action?;
+        let literal = |expr: &ast::Expr| match &strip_parens(expr).kind {
+            ast::ExprKind::Call { callee, args } if callee.name == ACTION_TYPE => {
+                match args.as_slice() {
+                    [ast::Expr {
+                        kind: ast::ExprKind::Str(id),
+                        ..
+                    }] => Some(id.clone()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let is_action = |expr: &ast::Expr| {
+            matches!(
+                strip_parens(expr).kind,
+                ast::ExprKind::Var(ast::Var::Action)
+            )
+        };
+        let within = |id: &str| *action.name == *id || action.ancestors.contains(id);
+        match &strip_parens(expr).kind {
+            ast::ExprKind::Bool(value) => Some(*value),
+            // `principal is T`, `resource is T`: known when the environment's types decide it.
+            ast::ExprKind::Is {
+                base,
+                ty,
+                in_expr: None,
+            } => {
+                let union = self.variable_types(base)?;
+                if !union.contains(&ty.name) {
+                    Some(false)
+                } else if union.members().len() == 1 {
+                    Some(true)
+                } else {
+                    None
+                }
+            }
+            // `principal has a` where none of the environment's types declares `a`.
+            ast::ExprKind::Has { base, attr } if self.variable_types(base).is_some() => {
+                let union = self.variable_types(base)?;
+                let declared = union.members().iter().any(|member| {
+                    self.schema
+                        .entity_type(member)
+                        .is_some_and(|ty| ty.attrs.field(&attr.name).is_some())
+                });
+                (!declared).then_some(false)
+            }
+            // `context has f` where this action's context has no `f`.
+            ast::ExprKind::Has { base, attr }
+                if matches!(
+                    strip_parens(base).kind,
+                    ast::ExprKind::Var(ast::Var::Context)
+                ) =>
+            {
+                match &self.environment.context {
+                    Type::Record(record) if record.field(&attr.name).is_none() => Some(false),
+                    _ => None,
+                }
+            }
+            ast::ExprKind::Unary {
+                op: ast::UnaryOp::Not,
+                operand,
+            } => self.action_test(operand).map(|value| !value),
+            ast::ExprKind::Binary { op, lhs, rhs } => match op {
+                ast::BinaryOp::And => match (self.action_test(lhs), self.action_test(rhs)) {
+                    (Some(false), _) | (_, Some(false)) => Some(false),
+                    (Some(true), Some(true)) => Some(true),
+                    _ => None,
+                },
+                ast::BinaryOp::Or => match (self.action_test(lhs), self.action_test(rhs)) {
+                    (Some(true), _) | (_, Some(true)) => Some(true),
+                    (Some(false), Some(false)) => Some(false),
+                    _ => None,
+                },
+                ast::BinaryOp::Eq | ast::BinaryOp::Ne => {
+                    let id = if is_action(lhs) {
+                        literal(rhs)
+                    } else if is_action(rhs) {
+                        literal(lhs)
+                    } else {
+                        None
+                    }?;
+                    let equal = *action.name == *id;
+                    Some(if *op == ast::BinaryOp::Eq {
+                        equal
+                    } else {
+                        !equal
+                    })
+                }
+                ast::BinaryOp::In if is_action(lhs) => match &strip_parens(rhs).kind {
+                    ast::ExprKind::Set(elements) => {
+                        let ids: Option<Vec<String>> = elements.iter().map(literal).collect();
+                        Some(ids?.iter().any(|id| within(id)))
+                    }
+                    _ => literal(rhs).map(|id| within(&id)),
+                },
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Checks `expr` and reports it when its type does not fit `expected`; `context` says why
@@ -731,9 +1282,17 @@ impl ExprChecker<'_, '_, '_> {
                 then_branch,
                 else_branch,
             } => {
+                let known = self.action_test(cond);
                 let cond = self.expect(cond, facts, &Type::Bool, "`if` needs a `Bool` condition");
-                let then_typed = self.check(then_branch, &facts.and(&cond.facts));
-                let else_typed = self.check(else_branch, facts);
+                let then_facts = facts.and(&cond.facts);
+                let then_typed = match known {
+                    Some(false) => self.check_unreachable_branch(then_branch, &then_facts),
+                    _ => self.check(then_branch, &then_facts),
+                };
+                let else_typed = match known {
+                    Some(true) => self.check_unreachable_branch(else_branch, facts),
+                    _ => self.check(else_branch, facts),
+                };
                 let ty = match then_typed.ty.join(&else_typed.ty) {
                     Some(ty) => ty,
                     None => {
@@ -1033,7 +1592,7 @@ impl ExprChecker<'_, '_, '_> {
     /// Why `context` lacks a field, from where the context type came.
     fn context_help(&self, attr: &str) -> Option<String> {
         match &self.origin {
-            Origin::Limit => Some("a limit has no context; only `principal` and `resource` are available".to_owned()),
+            Origin::Limit => Some("a limit applies to every action: its context has only the fields all actions declare alike".to_owned()),
             Origin::Policy(None) => Some(
                 "a policy for `action: *` has an empty context; name its actions to use the fields they declare `with`"
                     .to_owned(),
@@ -1162,7 +1721,7 @@ impl ExprChecker<'_, '_, '_> {
                         .filter_map(|member| self.schema.entity_type(member))
                         .flat_map(|ty| ty.attrs.fields.keys().map(|name| &**name));
                     let help = did_you_mean(suggest(&attr.name, candidates));
-                    self.report(CheckError::UnknownAttribute {
+                    self.report_everywhere_only(CheckError::UnknownAttribute {
                         attr: attr.name.clone(),
                         ty: union.to_string(),
                         span: attr.span.into(),
@@ -1171,7 +1730,9 @@ impl ExprChecker<'_, '_, '_> {
                 }
             }
             Type::Record(record) => {
-                if record.field(&attr.name).is_none() {
+                // `context has f` for a field another action declares is false here, as in
+                // Cedar: the test is how a policy for several actions reads their own fields.
+                if record.field(&attr.name).is_none() && !self.context_field_elsewhere(base, attr) {
                     self.unknown_record_field(record, &base_ty, attr, path.as_deref());
                 }
             }
@@ -1394,7 +1955,12 @@ impl ExprChecker<'_, '_, '_> {
             ast::BinaryOp::And => {
                 let context = "`&&` needs `Bool` operands";
                 let left = self.expect(lhs, facts, &Type::Bool, context);
-                let right = self.expect(rhs, &facts.and(&left.facts), &Type::Bool, context);
+                let right_facts = facts.and(&left.facts);
+                let right = if self.action_test(lhs) == Some(false) {
+                    self.check_unreachable(rhs, &right_facts, &Type::Bool, context)
+                } else {
+                    self.expect(rhs, &right_facts, &Type::Bool, context)
+                };
                 Typed {
                     ty: Type::Bool,
                     facts: left.facts.and(&right.facts),
@@ -1403,7 +1969,11 @@ impl ExprChecker<'_, '_, '_> {
             ast::BinaryOp::Or => {
                 let context = "`||` needs `Bool` operands";
                 let left = self.expect(lhs, facts, &Type::Bool, context);
-                let right = self.expect(rhs, facts, &Type::Bool, context);
+                let right = if self.action_test(lhs) == Some(true) {
+                    self.check_unreachable(rhs, facts, &Type::Bool, context)
+                } else {
+                    self.expect(rhs, facts, &Type::Bool, context)
+                };
                 Typed {
                     ty: Type::Bool,
                     facts: left.facts.or(&right.facts),
@@ -1413,7 +1983,7 @@ impl ExprChecker<'_, '_, '_> {
                 let left = self.check(lhs, facts).ty;
                 let right = self.check(rhs, facts).ty;
                 if !left.is_comparable(&right) {
-                    self.report(CheckError::IncomparableTypes {
+                    self.report_everywhere_only(CheckError::IncomparableTypes {
                         op: symbol.to_owned(),
                         left: left.to_string(),
                         right: right.to_string(),

@@ -209,6 +209,8 @@ pub struct Env {
     guarded: Vec<(String, &'static str)>,
     /// Roots narrowed to one type by an `is` test.
     narrowed: Vec<(&'static str, &'static str)>,
+    /// The actions the policy can apply to, when it is checked for each (its environments).
+    actions: Vec<&'static str>,
 }
 
 /// The longest attribute path generated (`resource.owner.boss.level` has 3 steps).
@@ -299,6 +301,26 @@ impl Env {
         env.narrowed.push((root, ty));
         env
     }
+
+    /// The environment of one of the policy's actions: its principal and resource types among
+    /// these, and its own context.
+    fn for_action(&self, action: &ActionDef) -> Env {
+        let keep = |types: &[&'static str], takes: &[&'static str]| -> Vec<&'static str> {
+            types
+                .iter()
+                .copied()
+                .filter(|t| takes.contains(t))
+                .collect()
+        };
+        Env {
+            principal: keep(&self.principal, action.principals),
+            resource: keep(&self.resource, action.resources),
+            context: context_of(action.name),
+            guarded: Vec::new(),
+            narrowed: Vec::new(),
+            actions: vec![action.name],
+        }
+    }
 }
 
 type S = BoxedStrategy<String>;
@@ -309,7 +331,19 @@ type Optionals = Vec<(String, &'static str, Ty)>;
 /// An entity expression with the types it may have.
 type AnyEntity = BoxedStrategy<(String, Vec<&'static str>)>;
 /// A scope constraint's text and the exact type it names.
-type VarScope = BoxedStrategy<(String, Option<&'static str>)>;
+/// A principal or resource constraint: its text and the entity types it allows (`None`: any).
+type VarScope = BoxedStrategy<(String, Option<Vec<&'static str>>)>;
+
+/// The entity types whose entities can be in an entity of type `ty` (`ty` itself included), by
+/// the parents of [`SCHEMA`].
+fn can_be_in(ty: &str) -> Vec<&'static str> {
+    match ty {
+        "Group" => vec!["Group", "User"],
+        "User" => vec!["User"],
+        "Folder" => vec!["Folder", "Doc"],
+        _ => vec!["Doc"],
+    }
+}
 
 /// Defers building a strategy until a value is drawn, so recursion builds only what it uses.
 fn lazy(f: impl Fn() -> S + 'static) -> S {
@@ -680,6 +714,29 @@ fn bool_expr(env: &Rc<Env>, depth: u32) -> S {
             })
             .boxed(),
     ));
+    // A test of the action, then a condition about that action only (its own context): the
+    // checker types the right of `&&` in that action's environment alone.
+    if env.actions.len() > 1 && env.narrowed.is_empty() {
+        let choices: Vec<S> = ACTIONS
+            .iter()
+            .filter(|action| env.actions.contains(&action.name))
+            .filter_map(|action| {
+                let inner = Rc::new(env.for_action(action));
+                if inner.principal.is_empty() || inner.resource.is_empty() {
+                    return None;
+                }
+                let test = format!("action == Action({})", quote(action.name));
+                Some(
+                    bool_expr(&inner, d)
+                        .prop_map(move |c| format!("({test} && {c})"))
+                        .boxed(),
+                )
+            })
+            .collect();
+        if !choices.is_empty() {
+            options.push((2, Union::new(choices).boxed()));
+        }
+    }
     // The action.
     options.push((
         1,
@@ -962,20 +1019,75 @@ fn scope(actions: Option<Vec<&'static str>>) -> BoxedStrategy<(String, Env)> {
     let star = actions.is_none();
     (var_scope(exact_principals), var_scope(exact_resources))
         .prop_filter("scope applies to some action", move |((_, p), (_, r))| {
-            // With `action: *`, some action must take both exact types.
+            // With `action: *`, some action must take an allowed type of each.
             !star
                 || ACTIONS.iter().any(|a| {
-                    p.is_none_or(|p| a.principals.contains(&p))
-                        && r.is_none_or(|r| a.resources.contains(&r))
+                    p.as_ref()
+                        .is_none_or(|p| p.iter().any(|t| a.principals.contains(t)))
+                        && r.as_ref()
+                            .is_none_or(|r| r.iter().any(|t| a.resources.contains(t)))
                 })
         })
-        .prop_map(move |((p_text, p_ty), (r_text, r_ty))| {
-            let env = Env {
-                principal: p_ty.map_or(principals.clone(), |t| vec![t]),
-                resource: r_ty.map_or(resources.clone(), |t| vec![t]),
-                context: context.clone(),
-                guarded: Vec::new(),
-                narrowed: Vec::new(),
+        .prop_map(move |((p_text, p_types), (r_text, r_types))| {
+            // The checker's environments: each chosen action that takes a type of each variable
+            // the scope allows, with those types and its own context. The generated conditions
+            // are typed in their union (valid there, valid in each).
+            let allows = |allowed: &Option<Vec<&'static str>>, t: &&'static str| {
+                allowed.as_ref().is_none_or(|allowed| allowed.contains(t))
+            };
+            let applicable: Vec<&&ActionDef> = chosen
+                .iter()
+                .filter(|a| {
+                    a.principals.iter().any(|t| allows(&p_types, t))
+                        && a.resources.iter().any(|t| allows(&r_types, t))
+                })
+                .collect();
+            let gather = |f: fn(&ActionDef) -> &'static [&'static str],
+                          allowed: &Option<Vec<&'static str>>| {
+                let mut types: Vec<&'static str> = Vec::new();
+                for action in &applicable {
+                    for t in f(action) {
+                        if allows(allowed, t) && !types.contains(t) {
+                            types.push(t);
+                        }
+                    }
+                }
+                types
+            };
+            let env = if applicable.is_empty() {
+                // No environment: the checker types each variable by its own scope where that
+                // leaves any type, in the union of the actions.
+                let narrow = |all: &Vec<&'static str>, allowed: &Option<Vec<&'static str>>| {
+                    let narrowed: Vec<&'static str> =
+                        all.iter().copied().filter(|t| allows(allowed, t)).collect();
+                    if narrowed.is_empty() {
+                        all.clone()
+                    } else {
+                        narrowed
+                    }
+                };
+                Env {
+                    principal: narrow(&principals, &p_types),
+                    resource: narrow(&resources, &r_types),
+                    context: context.clone(),
+                    guarded: Vec::new(),
+                    narrowed: Vec::new(),
+                    actions: Vec::new(),
+                }
+            } else {
+                let names: Vec<&'static str> = applicable.iter().map(|a| a.name).collect();
+                Env {
+                    principal: gather(|a| a.principals, &p_types),
+                    resource: gather(|a| a.resources, &r_types),
+                    context: if actions.is_some() {
+                        common_context(&names)
+                    } else {
+                        Vec::new()
+                    },
+                    guarded: Vec::new(),
+                    narrowed: Vec::new(),
+                    actions: names,
+                }
             };
             (
                 format!("principal{p_text}, {action_text}, resource{r_text}"),
@@ -987,39 +1099,47 @@ fn scope(actions: Option<Vec<&'static str>>) -> BoxedStrategy<(String, Env)> {
 
 /// A principal or resource constraint (text after the variable) and the exact type it names.
 fn var_scope(exact: Vec<&'static str>) -> VarScope {
-    let any_ref = proptest::sample::select(vec!["User", "Group", "Folder", "Doc"])
-        .prop_flat_map(|t| pick(ids(t)).prop_map(move |id| format!("{t}({})", quote(&id))))
+    // `in E(..)` allows the types that can be in an `E`, as the checker narrows them.
+    let in_ref = proptest::sample::select(vec!["User", "Group", "Folder", "Doc"])
+        .prop_flat_map(|t| {
+            pick(ids(t))
+                .prop_map(move |id| (format!(" in {t}({})", quote(&id)), Some(can_be_in(t))))
+        })
         .boxed();
-    let mut options: Vec<(u32, VarScope)> = vec![
-        (3, Just((": *".to_owned(), None)).boxed()),
-        (
-            2,
-            any_ref
-                .clone()
-                .prop_map(|e| (format!(" in {e}"), None))
-                .boxed(),
-        ),
-    ];
+    let mut options: Vec<(u32, VarScope)> =
+        vec![(3, Just((": *".to_owned(), None)).boxed()), (2, in_ref)];
     if !exact.is_empty() {
         let types = exact.clone();
         options.push((
             3,
             proptest::sample::select(types)
-                .prop_map(|t| (format!(": {t}"), Some(t)))
+                .prop_map(|t| (format!(": {t}"), Some(vec![t])))
                 .boxed(),
         ));
         let types = exact.clone();
         options.push((
             2,
-            (proptest::sample::select(types), any_ref)
-                .prop_map(|(t, e)| (format!(": {t} in {e}"), Some(t)))
+            // `: T in E(..)` with an `E` that a `T` can be in (the others never apply).
+            proptest::sample::select(types)
+                .prop_flat_map(|t| {
+                    let holders: Vec<&'static str> = ["User", "Group", "Folder", "Doc"]
+                        .into_iter()
+                        .filter(|e| can_be_in(e).contains(&t))
+                        .collect();
+                    proptest::sample::select(holders).prop_flat_map(move |e| {
+                        pick(ids(e)).prop_map(move |id| {
+                            (format!(": {t} in {e}({})", quote(&id)), Some(vec![t]))
+                        })
+                    })
+                })
                 .boxed(),
         ));
         options.push((
             2,
             proptest::sample::select(exact)
                 .prop_flat_map(|t| {
-                    pick(ids(t)).prop_map(move |id| (format!(" == {t}({})", quote(&id)), Some(t)))
+                    pick(ids(t))
+                        .prop_map(move |id| (format!(" == {t}({})", quote(&id)), Some(vec![t])))
                 })
                 .boxed(),
         ));
@@ -1258,6 +1378,7 @@ pub fn exact_env(principal: &'static str, action: &'static str, resource: &'stat
         context: common_context(&[action]),
         guarded: Vec::new(),
         narrowed: Vec::new(),
+        actions: vec![action],
     }
 }
 
