@@ -1018,7 +1018,7 @@ fn tighter(level: Precedence) -> Precedence {
 }
 
 /// A string literal with canonical escapes.
-pub(crate) fn quote(value: &str) -> String {
+pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {

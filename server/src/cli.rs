@@ -45,6 +45,47 @@ pub enum Command {
     /// Build, sign and verify policy bundles: one signed file of a policy set and its entities,
     /// which `authz serve` and `authz proxy` pull with `[bundle]`.
     Bundle(BundleArgs),
+    /// Translate a policy set from another language into authz (today: Cedar).
+    Import(ImportArgs),
+}
+
+/// `authz import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The language to import from.
+    #[command(subcommand)]
+    pub from: ImportSource,
+}
+
+/// The languages `authz import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// Import a Cedar schema (human-readable `.cedarschema`), policies and entities: writes
+    /// `schema.authz`, `policies.authz` and `entities.json` into `--out`, then checks them.
+    ///
+    /// Each policy keeps its `@id` (or gets Cedar's own id, `policy0`, `policy1`, ...) and the
+    /// comments before it; namespaces are dropped. What has no counterpart in authz (templates,
+    /// `decimal`, entity tags, ...) is refused with what and where, and nothing is written.
+    Cedar {
+        /// The Cedar schema, in the human-readable format.
+        #[arg(long, value_name = "FILE")]
+        schema: PathBuf,
+        /// The Cedar policies.
+        #[arg(long, value_name = "FILE")]
+        policies: PathBuf,
+        /// The Cedar entities JSON.
+        #[arg(long, value_name = "FILE")]
+        entities: Option<PathBuf>,
+        /// The directory to write into (created when missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Overwrite files that already exist in `--out`.
+        #[arg(long)]
+        force: bool,
+        /// Diagnostic output.
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 /// `authz bundle`.

@@ -118,8 +118,67 @@ pub(crate) struct RefProblem {
 pub(crate) const REF_HELP: &str =
     "an entity reference is written `{\"type\": \"User\", \"id\": \"alice\"}`";
 
-/// The type name and id of an entity reference `{"type": "User", "id": "alice"}`.
+/// The argument of Cedar's extension form `{"__extn": {"fn": F, "arg": "..."}}` when `F` makes
+/// a value of type `ty`, as authz writes that value: a Cedar date alone (`"2024-01-31"`) is
+/// midnight UTC, and an offset `+hhmm` is `+hh:mm`.
+fn cedar_extension(json: &Json, ty: &ValueType) -> Option<Json> {
+    let Json::Object(members) = json else {
+        return None;
+    };
+    let [(key, Json::Object(extension))] = members.as_slice() else {
+        return None;
+    };
+    if key != "__extn" {
+        return None;
+    }
+    let function = match Json::member(extension, "fn") {
+        Some(Json::Str(function)) => function.as_str(),
+        _ => return None,
+    };
+    let Some(Json::Str(arg)) = Json::member(extension, "arg") else {
+        return None;
+    };
+    match (ty, function) {
+        (ValueType::Ip, "ip" | "ipaddr") | (ValueType::Duration, "duration") => {
+            Some(Json::Str(arg.clone()))
+        }
+        (ValueType::Timestamp, "datetime") => Some(Json::Str(cedar_datetime(arg))),
+        _ => None,
+    }
+}
+
+/// A Cedar `datetime` string in RFC 3339 form.
+fn cedar_datetime(text: &str) -> String {
+    if text.len() == 10 {
+        return format!("{text}T00:00:00Z");
+    }
+    let n = text.len();
+    let offset = n
+        .checked_sub(5)
+        .and_then(|start| text.get(start..))
+        .filter(|tail| {
+            tail.starts_with(['+', '-']) && tail.bytes().skip(1).all(|b| b.is_ascii_digit())
+        });
+    match (
+        offset,
+        n.checked_sub(2).and_then(|cut| text.get(..cut)),
+        n.checked_sub(2).and_then(|cut| text.get(cut..)),
+    ) {
+        (Some(_), Some(head), Some(minutes)) => format!("{head}:{minutes}"),
+        _ => text.to_owned(),
+    }
+}
+
+/// The type name and id of an entity reference `{"type": "User", "id": "alice"}`, also in
+/// Cedar's wrapped form `{"__entity": {"type": "User", "id": "alice"}}`.
 pub(crate) fn entity_ref(json: &Json) -> Result<(&str, &str), RefProblem> {
+    if let Json::Object(members) = json {
+        if let [(key, inner @ Json::Object(_))] = members.as_slice() {
+            if key == "__entity" {
+                return entity_ref(inner);
+            }
+        }
+    }
     let Json::Object(members) = json else {
         return Err(RefProblem {
             member: None,
@@ -267,8 +326,12 @@ impl<'a, S: Symbols> Reader<'a, S> {
         ok.then_some(values)
     }
 
-    /// Reads one value of type `ty`; `None` after recording issues.
+    /// Reads one value of type `ty`; `None` after recording issues. Cedar's extension form
+    /// `{"__extn": {"fn": "ip", "arg": "10.0.0.1"}}` is read as its argument.
     pub(crate) fn value(&mut self, json: &Json, ty: &ValueType) -> Option<Value> {
+        if let Some(arg) = cedar_extension(json, ty) {
+            return self.value(&arg, ty);
+        }
         match (ty, json) {
             (_, Json::TooDeep) => self.fail(Issue::TooDeep),
             (ValueType::Bool, Json::Bool(value)) => Some(Value::Bool(*value)),
