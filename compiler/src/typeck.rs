@@ -1746,6 +1746,24 @@ impl ExprChecker<'_, '_, '_> {
         }
         let mut result = Facts::default();
         if let Some(path) = path {
+            // An entity that has the attribute is of a type that declares it: `principal has
+            // blocked` narrows `User | Public` to `User`, as an `is` test would.
+            if let Type::Entity(union) = &base_ty {
+                let declaring = EntityUnion::new(
+                    union
+                        .members()
+                        .iter()
+                        .filter(|member| {
+                            self.schema
+                                .entity_type(member)
+                                .is_some_and(|ty| ty.attrs.field(&attr.name).is_some())
+                        })
+                        .cloned(),
+                );
+                if !declaring.is_empty() && declaring.members().len() < union.members().len() {
+                    result.is.push((path.clone(), declaring));
+                }
+            }
             result.has.push((path, attr.name.clone()));
         }
         Typed {

@@ -516,3 +516,75 @@ action sum: User -> Doc with { max: Long, min: Long, two: Long };
         insta::assert_json_snapshot!(value["errors"])
     });
 }
+
+#[test]
+fn import_cedar_writes_a_set_that_checks_and_refuses_to_overwrite() {
+    let temp = tempfile::tempdir().unwrap();
+    let cedar = repo().join("tests/peers/cedar_examples/github");
+    let out = temp.path().join("imported");
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import".to_owned(),
+            "cedar".to_owned(),
+            "--schema".to_owned(),
+            cedar.join("schema.cedarschema").display().to_string(),
+            "--policies".to_owned(),
+            cedar.join("policies.cedar").display().to_string(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        authz(&args, temp.path())
+    };
+    let first = import(&[]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(
+        stdout(&first).contains("imported 21 policies")
+            || stderr(&first).contains("imported 21 policies"),
+        "{}{}",
+        stdout(&first),
+        stderr(&first)
+    );
+    let checked = authz(&["check", &out.display().to_string()], temp.path());
+    assert_eq!(checked.status.code(), Some(0), "{}", stderr(&checked));
+    let again = import(&[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("pass --force"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(import(&["--force"]).status.code(), Some(0));
+}
+
+#[test]
+fn import_cedar_names_what_has_no_counterpart() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        temp.path().join("schema.cedarschema"),
+        "entity User { balance: decimal, tags: Set<String> };\nentity Doc;\naction \"view-doc\" appliesTo { principal: User, resource: Doc };\naction view appliesTo { principal: User, resource: Doc };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        temp.path().join("policies.cedar"),
+        "@id(\"linked\")\npermit (principal == ?principal, action == Action::\"view\", resource);\n",
+    )
+    .unwrap();
+    let output = authz(
+        &[
+            "import",
+            "cedar",
+            "--schema",
+            "schema.cedarschema",
+            "--policies",
+            "policies.cedar",
+            "--out",
+            "out",
+        ],
+        temp.path(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!temp.path().join("out").exists(), "nothing is written");
+    insta::assert_snapshot!(stderr(&output));
+}
