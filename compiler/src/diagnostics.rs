@@ -226,6 +226,20 @@ pub enum CheckError {
         span: SourceSpan,
     },
 
+    /// An action's context named as a type that is not a record.
+    #[error("an action's context is a record, not a `{found}`")]
+    #[diagnostic(
+        code(authz::check::context_not_record),
+        help("write `with {{ field: Type, ... }}`, or name a `type` declaration of a record")
+    )]
+    ContextNotRecord {
+        /// The type named.
+        found: String,
+        /// Where it was named.
+        #[label("not a record type")]
+        span: SourceSpan,
+    },
+
     // Routes.
     /// A route method other than GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS and ANY.
     #[error("`{name}` is not a route method")]

@@ -459,7 +459,21 @@ impl Schema {
             let principals = self.resolve_union(file, &signature.principals, reporter);
             let resources = self.resolve_union(file, &signature.resources, reporter);
             let context = Arc::new(match &signature.context {
-                Some(record) => self.resolve_record(file, record, reporter),
+                Some(ast::TypeExpr::Record(record)) => self.resolve_record(file, record, reporter),
+                Some(other) => match self.resolve_type(file, other, reporter) {
+                    Type::Record(record) => RecordType::clone(&record),
+                    Type::Error => RecordType::default(),
+                    found => {
+                        reporter.report(
+                            file,
+                            CheckError::ContextNotRecord {
+                                found: found.to_string(),
+                                span: other.span().into(),
+                            },
+                        );
+                        RecordType::default()
+                    }
+                },
                 None => RecordType::default(),
             });
             (principals, resources, context)

@@ -209,8 +209,9 @@ pub struct ActionSignature {
     pub principals: Vec<Ident>,
     /// Entity types that may be the resource.
     pub resources: Vec<Ident>,
-    /// The type of the request context, when one is given.
-    pub context: Option<RecordType>,
+    /// The type of the request context, when one is given: a record type, or the name of a
+    /// `type` declaration that is one.
+    pub context: Option<TypeExpr>,
 }
 
 /// `route METHOD "template" => action Type(arg);`

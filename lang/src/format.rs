@@ -417,12 +417,12 @@ impl Builder<'_, '_> {
         self.separated(&mut head, &signature.resources, " |");
         if let Some(context) = &signature.context {
             head.push(Doc::Space);
-            self.token(&mut head, context.span.start, "with");
+            self.token(&mut head, context.span().start, "with");
         }
         out.extend(head);
         if let Some(context) = &signature.context {
             out.push(Doc::Space);
-            self.record_type(out, context);
+            self.type_expr(out, context);
         }
         out.push(text(";"));
     }

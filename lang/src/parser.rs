@@ -448,7 +448,11 @@ impl<'t> Parser<'t> {
         let resources = self.type_union()?;
         let mut context = None;
         if self.eat(TokenKind::With).is_some() {
-            context = Some(self.record_type()?);
+            context = Some(if self.at(TokenKind::Ident) {
+                TypeExpr::Named(self.ident()?)
+            } else {
+                TypeExpr::Record(self.record_type()?)
+            });
         }
         self.expect_semi("action declaration")?;
         Ok(ActionDecl {

@@ -42,6 +42,7 @@ pub const VALID: &[&str] = &[
     "type Name = String; entity A { type: Name }",
     "entity type; action type : type -> type;",
     "type type = Long;",
+    "type Ctx = { mfa: Bool }; action refund : User -> Order with Ctx;",
     // Routes.
     "route GET \"/orders/{id}\" => read Order(id);",
     "route get \"/\" => read Shop(\"main\");",
@@ -170,7 +171,6 @@ pub const INVALID: &[&str] = &[
     "action read : -> Order;",
     "action read : User || Service -> Order;",
     "action read : User - > Order;",
-    "action read : User -> Order with Ctx;",
     "action read, : User -> Order;",
     "route GET \"/\" => read Order();",
     "route GET \"/\" => read Order(1);",

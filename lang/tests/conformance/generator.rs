@@ -449,7 +449,11 @@ impl Generator {
         }
         if self.rng.chance(40) {
             self.push("with");
-            self.record_type(MAX_DEPTH);
+            if self.rng.chance(25) {
+                self.ident();
+            } else {
+                self.record_type(MAX_DEPTH);
+            }
         }
         self.push(";");
     }

@@ -72,7 +72,7 @@ fn item(item: &Item) -> Item {
                 signature: action.signature.as_ref().map(|signature| ActionSignature {
                     principals: idents(&signature.principals),
                     resources: idents(&signature.resources),
-                    context: signature.context.as_ref().map(record_type),
+                    context: signature.context.as_ref().map(type_expr),
                 }),
             }),
             ItemKind::TypeAlias(alias) => ItemKind::TypeAlias(TypeAliasDecl {

@@ -312,16 +312,17 @@ fn item_kind() -> impl Strategy<Value = ItemKind> {
             })
         },
     );
-    let signature = (
-        vec(ident(), 1..4),
-        vec(ident(), 1..4),
-        option::of(record_type()),
-    )
-        .prop_map(|(principals, resources, context)| ActionSignature {
+    let context = prop_oneof![
+        record_type().prop_map(TypeExpr::Record),
+        ident().prop_map(TypeExpr::Named),
+    ];
+    let signature = (vec(ident(), 1..4), vec(ident(), 1..4), option::of(context)).prop_map(
+        |(principals, resources, context)| ActionSignature {
             principals,
             resources,
             context,
-        });
+        },
+    );
     let action = (
         vec(ident(), 1..4),
         vec(ident(), 0..3),

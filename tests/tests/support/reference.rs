@@ -121,7 +121,7 @@ struct RefPolicy {
 /// A policy set, entities and the schema declarations, ready to decide requests.
 pub struct Reference {
     entity_types: HashMap<String, EntityDef>,
-    contexts: HashMap<String, Option<ast::RecordType>>,
+    contexts: HashMap<String, Option<ast::TypeExpr>>,
     aliases: HashMap<String, ast::TypeExpr>,
     policies: Vec<RefPolicy>,
     store: HashMap<Uid, StoredEntity>,
@@ -310,10 +310,10 @@ impl Reference {
             .get(&action)
             .ok_or_else(|| format!("unknown action {action}"))?;
         let empty = Json::Object(serde_json::Map::new());
-        let context = self.record_value_from_json(
-            request.get("context").unwrap_or(&empty),
-            context_type.as_ref(),
-        )?;
+        let context = match context_type {
+            Some(ty) => self.value_from_json(request.get("context").unwrap_or(&empty), ty)?,
+            None => self.record_value_from_json(request.get("context").unwrap_or(&empty), None)?,
+        };
         let env = Env {
             principal,
             action: (ACTION.to_owned(), action),
