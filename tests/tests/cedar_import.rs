@@ -44,18 +44,8 @@ struct Imported {
     store: authz_runtime::store::EntityStore,
 }
 
-fn import_example(example: &Example, app: &CedarApp) -> Imported {
-    let dir = example.cedar_dir();
-    let schema = std::fs::read_to_string(dir.join("schema.cedarschema")).unwrap();
-    let policies = std::fs::read_to_string(dir.join("policies.cedar")).unwrap();
-    // The entities in Cedar's own JSON (`uid`, `__entity`), as Cedar writes them.
-    let cedar_entities = app.entities.to_json_value().unwrap().to_string();
-    let imported = import(CedarInput {
-        schema: &schema,
-        policies: &policies,
-        entities: Some(&cedar_entities),
-    })
-    .unwrap_or_else(|errors| panic!("{}: the import refuses: {errors:?}", example.name));
+/// Compiles an import and loads its entities; any diagnostic fails the test with the texts.
+fn compile(name: &str, imported: &authz_import::cedar::Imported) -> Imported {
     let sources = vec![
         authz_lang::SourceFile::new("schema.authz", imported.schema.clone()),
         authz_lang::SourceFile::new("policies.authz", imported.policies.clone()),
@@ -69,16 +59,31 @@ fn import_example(example: &Example, app: &CedarApp) -> Imported {
             .map(|d| format!("{d} {:?}", d.kind))
             .collect();
         panic!(
-            "{}: the imported set does not compile:\n{}\n--- schema\n{}\n--- policies\n{}",
-            example.name,
+            "{name}: the imported set does not compile:\n{}\n--- schema\n{}\n--- policies\n{}",
             diagnostics.join("\n"),
             imported.schema,
             imported.policies
         );
     };
-    let store = authz_runtime::json::load_entities(&program, imported.entities.as_deref().unwrap())
-        .unwrap_or_else(|errors| panic!("{}: imported entities: {errors:?}", example.name));
+    let entities = imported.entities.as_deref().unwrap_or("[]");
+    let store = authz_runtime::json::load_entities(&program, entities)
+        .unwrap_or_else(|errors| panic!("{name}: imported entities: {errors:?}"));
     Imported { program, store }
+}
+
+fn import_example(example: &Example, app: &CedarApp) -> Imported {
+    let dir = example.cedar_dir();
+    let schema = std::fs::read_to_string(dir.join("schema.cedarschema")).unwrap();
+    let policies = std::fs::read_to_string(dir.join("policies.cedar")).unwrap();
+    // The entities in Cedar's own JSON (`uid`, `__entity`), as Cedar writes them.
+    let cedar_entities = app.entities.to_json_value().unwrap().to_string();
+    let imported = import(CedarInput {
+        schema: &schema,
+        policies: &policies,
+        entities: Some(&cedar_entities),
+    })
+    .unwrap_or_else(|errors| panic!("{}: the import refuses: {errors:?}", example.name));
+    compile(example.name, &imported)
 }
 
 /// Cedar's request shape for a generated request: entity references for all three, the action
@@ -365,27 +370,7 @@ fn replay_sample(name: &'static str) {
         entities: Some(&sample.texts.2),
     })
     .unwrap_or_else(|errors| panic!("{name}: the import refuses: {errors:?}"));
-    let sources = vec![
-        authz_lang::SourceFile::new("schema.authz", imported.schema.clone()),
-        authz_lang::SourceFile::new("policies.authz", imported.policies.clone()),
-    ];
-    let compiled = authz_compiler::compile_sources(&sources);
-    let program = compiled.program.unwrap_or_else(|| {
-        let diagnostics: Vec<String> = compiled
-            .checked
-            .diagnostics
-            .iter()
-            .map(|d| format!("{d} {:?}", d.kind))
-            .collect();
-        panic!(
-            "{name}: the import does not compile:\n{}\n{}\n{}",
-            diagnostics.join("\n"),
-            imported.schema,
-            imported.policies
-        )
-    });
-    let store = authz_runtime::json::load_entities(&program, imported.entities.as_deref().unwrap())
-        .unwrap_or_else(|errors| panic!("{name}: imported entities: {errors:?}"));
+    let Imported { program, store } = compile(name, &imported);
     let mut requests = SchemaRequests::new(
         &sample.schema_json,
         &sample.entities_json,
@@ -501,16 +486,6 @@ fn document_cloud_imports_and_checks() {
         entities: None,
     })
     .unwrap();
-    let sources = vec![
-        authz_lang::SourceFile::new("schema.authz", imported.schema.clone()),
-        authz_lang::SourceFile::new("policies.authz", imported.policies.clone()),
-    ];
-    let checked = authz_compiler::check_sources(&sources);
-    assert!(
-        !checked.has_errors(),
-        "{:?}\n{}",
-        checked.diagnostics,
-        imported.policies
-    );
+    compile("document_cloud", &imported);
     assert!(imported.policy_count > 0);
 }

@@ -92,39 +92,16 @@ pub(crate) fn base_name(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
-/// Whether `name` can be written bare in authz: a word that is not a keyword.
+/// Whether `name` can be written bare in authz: one identifier token, not a keyword.
 pub(crate) fn is_authz_identifier(name: &str) -> bool {
-    const KEYWORDS: [&str; 23] = [
-        "entity",
-        "action",
-        "route",
-        "permit",
-        "forbid",
-        "when",
-        "unless",
-        "limit",
-        "per",
-        "in",
-        "has",
-        "like",
-        "is",
-        "if",
-        "then",
-        "else",
-        "true",
-        "false",
-        "principal",
-        "resource",
-        "context",
-        "with",
-        "type",
-    ];
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !KEYWORDS.contains(&name)
+    let lexed = authz_lang::lexer::lex(name);
+    matches!(
+        lexed.tokens.as_slice(),
+        [ident, eof]
+            if ident.kind == authz_lang::lexer::TokenKind::Ident
+                && ident.span.len() == name.len()
+                && eof.kind == authz_lang::lexer::TokenKind::Eof
+    ) && lexed.errors.is_empty()
 }
 
 /// A field name as authz writes it after `.`, after `has` and in records: bare when it is a
