@@ -454,35 +454,32 @@ impl<'a> Evaluator<'a> {
     #[inline]
     pub fn ancestors(&self, uid: EntityUid) -> Cow<'a, [EntityUid]> {
         let store = self.store;
-        let found = match self.request.entities.as_deref() {
-            None => Cow::Borrowed(store.ancestors(uid)),
-            Some(overlay) => overlay.ancestors(store, uid),
-        };
-        // Actions are not in the store: their groups come with the program. Checked last, so
-        // that entities pay nothing for it.
-        if found.is_empty() && uid.ty == self.program.schema.action_type {
+        if uid.ty == self.program.schema.action_type {
+            // Actions are not in the store: their groups come with the program.
             return Cow::Borrowed(self.program.schema.action_groups(uid.id));
         }
-        found
+        match self.request.entities.as_deref() {
+            None => Cow::Borrowed(store.ancestors(uid)),
+            Some(overlay) => overlay.ancestors(store, uid),
+        }
     }
 
     /// Whether `ancestor` is a proper ancestor of `uid`, through the request's entities when it
     /// brought any.
     #[inline]
     pub fn is_ancestor(&self, uid: EntityUid, ancestor: EntityUid) -> bool {
-        let found = match self.request.entities.as_deref() {
+        let schema = &self.program.schema;
+        if uid.ty == schema.action_type {
+            // Actions are not in the store: their groups come with the program.
+            return schema
+                .action_groups(uid.id)
+                .binary_search(&ancestor)
+                .is_ok();
+        }
+        match self.request.entities.as_deref() {
             None => self.store.is_ancestor(uid, ancestor),
             Some(overlay) => overlay.is_ancestor(self.store, uid, ancestor),
-        };
-        // Actions are not in the store: their groups come with the program.
-        found
-            || (uid.ty == self.program.schema.action_type
-                && self
-                    .program
-                    .schema
-                    .action_groups(uid.id)
-                    .binary_search(&ancestor)
-                    .is_ok())
+        }
     }
 
     /// The value of attribute `attr` of an entity or record; `Ok(None)` when absent.
