@@ -46,10 +46,12 @@ pub enum Command {
     /// which `authz serve` and `authz proxy` pull with `[bundle]`.
     Bundle(BundleArgs),
     /// Translate a policy set from another language into authz (today: Cedar).
+    #[cfg(feature = "cedar-import")]
     Import(ImportArgs),
 }
 
 /// `authz import`.
+#[cfg(feature = "cedar-import")]
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The language to import from.
@@ -58,6 +60,7 @@ pub struct ImportArgs {
 }
 
 /// The languages `authz import` reads.
+#[cfg(feature = "cedar-import")]
 #[derive(Debug, Subcommand)]
 pub enum ImportSource {
     /// Import a Cedar schema (human-readable `.cedarschema`), policies and entities: writes

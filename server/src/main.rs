@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Token(args) => commands::token::run(&args),
         cli::Command::Replay(args) => commands::replay::run(&args),
         cli::Command::Bundle(args) => commands::bundle::run(&args),
+        #[cfg(feature = "cedar-import")]
         cli::Command::Import(args) => commands::import::run(&args),
     };
     ExitCode::from(outcome.code())

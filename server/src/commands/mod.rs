@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod check;
 pub mod eval;
 pub mod fmt;
+#[cfg(feature = "cedar-import")]
 pub mod import;
 pub mod replay;
 pub mod test;
