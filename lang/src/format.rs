@@ -1038,7 +1038,7 @@ pub fn quote(value: &str) -> String {
 }
 
 /// A field name as printed: bare when it is an identifier or a keyword, quoted otherwise.
-fn field_name(name: &str) -> String {
+pub fn field_name(name: &str) -> String {
     let mut chars = name.chars();
     let bare = chars
         .next()

@@ -13,6 +13,6 @@ pub mod parser;
 pub mod span;
 
 pub use diagnostics::SyntaxError;
-pub use format::{format_file, format_source, quote};
+pub use format::{field_name, format_file, format_source, quote};
 pub use parser::{parse, Parse};
 pub use span::{FileId, LineCol, SourceFile, Span};

@@ -54,6 +54,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A copy of `examples/docs` without its `*.test.toml` files, for tests that bring their own.
+fn docs_example_without_tests() -> tempfile::TempDir {
+    let temp = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/docs"), temp.path());
+    for entry in std::fs::read_dir(temp.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".test.toml") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    temp
+}
+
 fn authz_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -303,14 +316,7 @@ fn every_example_passes_its_tests() {
 
 #[test]
 fn test_failures_show_expected_and_actual() {
-    let temp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("examples/docs"), temp.path());
-    for entry in std::fs::read_dir(temp.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().ends_with(".test.toml") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
+    let temp = docs_example_without_tests();
     std::fs::write(
         temp.path().join("wrong.test.toml"),
         r#"[[test]]
@@ -340,14 +346,7 @@ policies = ["viewers-read"]
 
 #[test]
 fn test_files_bring_their_own_entities_and_check_obligations() {
-    let temp = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("examples/docs"), temp.path());
-    for entry in std::fs::read_dir(temp.path()).unwrap() {
-        let path = entry.unwrap().path();
-        if path.to_string_lossy().ends_with(".test.toml") {
-            std::fs::remove_file(path).unwrap();
-        }
-    }
+    let temp = docs_example_without_tests();
     std::fs::write(
         temp.path().join("zed.json"),
         r#"[{"type": "User", "id": "zed", "attrs": {"tenant": {"type": "Tenant", "id": "acme"}, "email": "z@x", "clearance": 1, "trainings": []}, "parents": []}]"#,

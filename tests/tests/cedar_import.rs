@@ -195,7 +195,6 @@ fn imported_github_agrees_with_cedar() {
 
 /// A Cedar application as published: schema, policies and entities read by Cedar itself.
 struct Sample {
-    name: &'static str,
     schema: cedar_policy::Schema,
     schema_json: Value,
     policies: cedar_policy::PolicySet,
@@ -220,7 +219,6 @@ fn sample(name: &'static str) -> Sample {
     let entities = cedar_policy::Entities::from_json_str(&entities_text, Some(&schema))
         .unwrap_or_else(|error| panic!("{name}: Cedar refuses the entities: {error}"));
     Sample {
-        name,
         schema,
         schema_json: fragment.to_json_value().unwrap(),
         policies,
@@ -462,7 +460,6 @@ fn replay_sample(name: &'static str) {
         mismatches.len(),
         mismatches[..mismatches.len().min(5)].join("\n")
     );
-    let _ = sample.name;
 }
 
 #[test]

@@ -104,20 +104,5 @@ pub(crate) fn is_authz_identifier(name: &str) -> bool {
     ) && lexed.errors.is_empty()
 }
 
-/// A field name as authz writes it after `.`, after `has` and in records: bare when it is a
-/// word, quoted otherwise.
-pub(crate) fn field_name(name: &str) -> String {
-    let mut chars = name.chars();
-    let word = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if word {
-        name.to_owned()
-    } else {
-        authz_lang::quote(name)
-    }
-}
-
 #[cfg(test)]
 mod tests;

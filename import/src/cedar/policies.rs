@@ -8,9 +8,10 @@
 
 use serde_json::Value;
 
+use super::base_name;
 use super::schema::Names;
-use super::{base_name, field_name};
 use crate::ImportError;
+use authz_lang::field_name;
 
 /// Translates the policies of a `.cedar` file: the authz text and the number of policies.
 pub fn translate(text: &str, names: &Names) -> Result<(String, usize), Vec<ImportError>> {

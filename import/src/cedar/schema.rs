@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use super::{base_name, field_name, is_authz_identifier};
+use super::{base_name, is_authz_identifier};
 use crate::ImportError;
+use authz_lang::field_name;
 
 /// The names a translated schema declares, which the policies' translation needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,9 +57,9 @@ pub fn translate_json(json: &Value) -> Result<Translated, Vec<ImportError>> {
     };
     // Names first, so that clashes across namespaces are found before any text is written.
     for (namespace, body) in namespaces {
-        for (kind, section) in [("type", "commonTypes"), ("entity type", "entityTypes")] {
+        for section in ["commonTypes", "entityTypes"] {
             for name in keys(body, section) {
-                out.claim(kind, &qualified(namespace, name));
+                out.claim(&qualified(namespace, name));
             }
         }
     }
@@ -123,7 +124,7 @@ struct Translator {
 }
 
 impl Translator {
-    fn claim(&mut self, _kind: &str, cedar: &str) {
+    fn claim(&mut self, cedar: &str) {
         let name = base_name(cedar).to_owned();
         if let Some(first) = self.claimed.get(&name) {
             if first != cedar {
