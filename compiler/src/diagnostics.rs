@@ -795,8 +795,8 @@ pub enum CheckError {
         #[help]
         help: Option<String>,
     },
-    /// A limit key that is not an entity, a `String` or a `Long`.
-    #[error("a limit key must be an entity, a `String` or a `Long`, found `{ty}`")]
+    /// A limit key that is not an entity, a `String`, a `Long` or an `Ip`.
+    #[error("a limit key must be an entity, a `String`, a `Long` or an `Ip`, found `{ty}`")]
     #[diagnostic(code(authz::check::limit_key))]
     LimitKey {
         /// The key's type.
@@ -804,6 +804,26 @@ pub enum CheckError {
         /// The key.
         #[label("this is a `{ty}`")]
         span: SourceSpan,
+    },
+    /// An `on attempts` limit that reads who makes the request or what it is made on: it is
+    /// counted before the credential is checked, when neither is known.
+    #[error("an `on attempts` limit cannot read `{var}`")]
+    #[diagnostic(
+        code(authz::check::attempts_limit_reads_request),
+        help(
+            "an `on attempts` limit is counted on every attempt, before the credential is checked: \
+             it may read `context` and `action` only, e.g. `per context.client_ip`"
+        )
+    )]
+    AttemptsLimitReadsRequest {
+        /// `principal` or `resource`.
+        var: &'static str,
+        /// Where it is read.
+        #[label("not known when the attempt is counted")]
+        span: SourceSpan,
+        /// `on attempts`.
+        #[label("counted on every attempt")]
+        on_attempts: SourceSpan,
     },
     /// Two limits with the same name.
     #[error("limit `{name}` is declared more than once")]

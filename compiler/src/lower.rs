@@ -525,6 +525,7 @@ impl Lowerer<'_> {
             count,
             period_seconds,
             burst,
+            on_attempts: limit.on_attempts.is_some(),
             keys,
             condition,
         })

@@ -448,7 +448,9 @@ pub(crate) fn check_policy(
             check_conditions(&mut checker, policy);
             checker.report_unreachable_problems();
         }
-        cases => check_cases(schema, reporter, types, file, policy, cases),
+        cases => check_cases(schema, reporter, types, file, cases, &|checker| {
+            check_conditions(checker, policy);
+        }),
     }
     CheckedPolicy {
         file,
@@ -540,16 +542,16 @@ fn check_conditions(checker: &mut ExprChecker<'_, '_, '_>, policy: &ast::Policy)
     }
 }
 
-/// Checks a policy in each of its environments and reports each problem once: plainly when it
-/// arises in every environment, and naming the environments otherwise. The types recorded for
-/// lowering are those of all environments together.
+/// Checks a policy or a limit (`check`) in each of its environments and reports each problem
+/// once: plainly when it arises in every environment, and naming the environments otherwise.
+/// The types recorded for lowering are those of all environments together.
 fn check_cases(
     schema: &Schema,
     reporter: &mut Reporter<'_>,
     types: &mut ExprTypes,
     file: FileId,
-    policy: &ast::Policy,
     cases: &[Case<'_>],
+    check: &dyn Fn(&mut ExprChecker<'_, '_, '_>),
 ) {
     // Each distinct problem with the cases it arose in.
     let mut problems: Vec<(CheckError, Vec<usize>)> = Vec::new();
@@ -565,7 +567,7 @@ fn check_cases(
             ExprChecker::new(schema, &mut sub, &mut case_types, file, &case.environment);
         checker.origin = Origin::Policy(Some(std::slice::from_ref(&case.action)));
         checker.action = Some(case.action);
-        check_conditions(&mut checker, policy);
+        check(&mut checker);
         for root in std::mem::take(&mut checker.muted_roots) {
             *muted_counts.entry(root).or_default() += 1;
         }
@@ -700,43 +702,49 @@ pub(crate) fn check_limit(
             },
         );
     }
-    // A limit applies to every action: its context has the fields all actions declare alike.
-    let all: Vec<&Action> = schema.actions.values().collect();
-    let environment = Environment {
-        principal: Type::Entity(schema.all_principals.clone()),
-        resource: Type::Entity(schema.all_resources.clone()),
-        context: Type::Record(Arc::new(common_context(&all))),
-    };
-    let mut checker = ExprChecker::new(schema, reporter, types, file, &environment);
-    // Keys are computed only when the condition holds, so its facts hold for them.
-    let facts = match &limit.condition {
-        Some(condition) => {
-            checker
-                .expect(
-                    condition,
-                    &Facts::default(),
-                    &Type::Bool,
-                    "`when` needs a `Bool`",
-                )
-                .facts
-        }
-        None => Facts::default(),
-    };
-    for key in &limit.keys {
-        let typed = checker.check(key, &facts);
-        let valid = matches!(
-            typed.ty,
-            Type::Entity(_) | Type::String | Type::Long | Type::Error
-        );
-        if !valid {
-            checker.reporter.report(
+    if let Some(on_attempts) = limit.on_attempts {
+        let exprs = limit.keys.iter().chain(limit.condition.as_ref());
+        for (var, span) in exprs.flat_map(identity_reads) {
+            reporter.report(
                 file,
-                CheckError::LimitKey {
-                    ty: typed.ty.to_string(),
-                    span: key.span.into(),
+                CheckError::AttemptsLimitReadsRequest {
+                    var,
+                    span: span.into(),
+                    on_attempts: on_attempts.into(),
                 },
             );
         }
+    }
+    // A limit applies to every action: it is checked once per action, in that action's
+    // environment (its principal and resource types, its own context), as a policy for
+    // `action: *` is; a condition that rules an action out (`action == Action("login")`,
+    // `context has ip`) leaves the keys unchecked there.
+    let cases: Vec<Case<'_>> = schema
+        .actions
+        .values()
+        .map(|action| Case {
+            action,
+            environment: Environment {
+                principal: Type::Entity(action.principals.clone()),
+                resource: Type::Entity(action.resources.clone()),
+                context: Type::Record(action.context.clone()),
+            },
+        })
+        .collect();
+    if cases.is_empty() {
+        let environment = Environment {
+            principal: Type::Entity(schema.all_principals.clone()),
+            resource: Type::Entity(schema.all_resources.clone()),
+            context: Type::Record(Arc::new(RecordType::default())),
+        };
+        let mut checker = ExprChecker::new(schema, reporter, types, file, &environment);
+        check_limit_exprs(&mut checker, limit);
+        checker.report_unreachable_problems();
+    } else {
+        check_cases(schema, reporter, types, file, &cases, &|checker| {
+            checker.origin = Origin::Limit;
+            check_limit_exprs(checker, limit);
+        });
     }
     CheckedLimit {
         file,
@@ -744,6 +752,58 @@ pub(crate) fn check_limit(
         name: limit.name.value.clone(),
         has_errors: reporter.n_errors > errors_before,
     }
+}
+
+/// Checks a limit's condition and keys in the checker's environment: the keys are computed only
+/// when the condition holds, so its facts hold for them, and they are unreachable where the
+/// environment decides the condition is false.
+fn check_limit_exprs(checker: &mut ExprChecker<'_, '_, '_>, limit: &ast::LimitDecl) {
+    let facts = match &limit.condition {
+        Some(condition) => {
+            let facts = checker
+                .expect(
+                    condition,
+                    &Facts::default(),
+                    &Type::Bool,
+                    "`when` needs a `Bool`",
+                )
+                .facts;
+            if checker.action_test(condition) == Some(false) {
+                checker.muted.push(condition.id);
+                checker.muted_roots.push(condition.id);
+            }
+            facts
+        }
+        None => Facts::default(),
+    };
+    for key in &limit.keys {
+        let typed = checker.check(key, &facts);
+        let valid = matches!(
+            typed.ty,
+            Type::Entity(_) | Type::String | Type::Long | Type::Ip | Type::Error
+        );
+        if !valid {
+            checker.report(CheckError::LimitKey {
+                ty: typed.ty.to_string(),
+                span: key.span.into(),
+            });
+        }
+    }
+}
+
+/// Where `expr` reads `principal` or `resource`, in source order.
+fn identity_reads(expr: &ast::Expr) -> Vec<(&'static str, Span)> {
+    let mut found = Vec::new();
+    let mut stack = vec![expr];
+    while let Some(expr) = stack.pop() {
+        match &expr.kind {
+            ast::ExprKind::Var(ast::Var::Principal) => found.push(("principal", expr.span)),
+            ast::ExprKind::Var(ast::Var::Resource) => found.push(("resource", expr.span)),
+            _ => stack.extend(expr.children()),
+        }
+    }
+    found.sort_by_key(|(_, span)| span.start);
+    found
 }
 
 /// The fields that the contexts of all the actions share with the same type.
@@ -1592,7 +1652,9 @@ impl ExprChecker<'_, '_, '_> {
     /// Why `context` lacks a field, from where the context type came.
     fn context_help(&self, attr: &str) -> Option<String> {
         match &self.origin {
-            Origin::Limit => Some("a limit applies to every action: its context has only the fields all actions declare alike".to_owned()),
+            Origin::Limit => Some(format!(
+                "a limit applies to every action: read `{attr}` where the action has it, under `when context has {attr}` or `when action == Action(\"...\")`"
+            )),
             Origin::Policy(None) => Some(
                 "a policy for `action: *` has an empty context; name its actions to use the fields they declare `with`"
                     .to_owned(),

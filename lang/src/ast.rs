@@ -339,7 +339,7 @@ pub struct Condition {
     pub expr: Expr,
 }
 
-/// `limit "name" COUNT per [N] UNIT [burst B] [per KEY, KEY...] [when e];`
+/// `limit "name" COUNT per [N] UNIT [burst B] [on attempts] [per KEY, KEY...] [when e];`
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitDecl {
     /// The limit's name, reported with the obligation.
@@ -352,6 +352,9 @@ pub struct LimitDecl {
     pub unit: Ident,
     /// `burst B`: how many requests may come at once; none for `count`.
     pub burst: Option<IntLit>,
+    /// `on attempts`: the limit counts every attempt, denied and unauthenticated ones included,
+    /// before the principal is known; the span of the two words.
+    pub on_attempts: Option<Span>,
     /// Expressions whose values together key the counter; none means one global counter.
     pub keys: Vec<Expr>,
     /// The condition under which the limit applies; none means always.

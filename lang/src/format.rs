@@ -597,6 +597,10 @@ impl Builder<'_, '_> {
             docs.push(Doc::Space);
             self.token(&mut docs, burst.span.start, burst.value.to_string());
         }
+        if let Some(on_attempts) = &limit.on_attempts {
+            docs.push(Doc::Space);
+            self.token(&mut docs, on_attempts.start, "on attempts");
+        }
         let mut rest = Vec::new();
         if let Some(first) = limit.keys.first() {
             self.line_before(&mut rest, first.span.start, Doc::Line);

@@ -677,6 +677,17 @@ impl<'t> Parser<'t> {
         } else {
             None
         };
+        let on_attempts = if self.at(TokenKind::Ident) && self.slice(self.token().span) == "on" {
+            let start = self.token().span;
+            self.bump();
+            if !(self.at(TokenKind::Ident) && self.slice(self.token().span) == "attempts") {
+                return Err(self.unexpected("`attempts` (a limit counted `on attempts`)"));
+            }
+            self.bump();
+            Some(self.span_from(start))
+        } else {
+            None
+        };
         let mut keys = Vec::new();
         if self.eat(TokenKind::Per).is_some() {
             keys.push(self.expr()?.expr);
@@ -695,6 +706,7 @@ impl<'t> Parser<'t> {
             period,
             unit,
             burst,
+            on_attempts,
             keys,
             condition,
         })

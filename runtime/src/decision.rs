@@ -14,7 +14,7 @@ pub enum ErrorSite {
     Limit(u32),
 }
 
-/// A limit that applies to an allowed request, with the values of its key expressions.
+/// A limit that applies to a request, with the values of its key expressions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Obligation {
     /// The limit's number in `Program::limits`.
@@ -35,7 +35,8 @@ pub struct Decision {
     pub determining: Vec<PolicyIdx>,
     /// Every error met, in evaluation order.
     pub errors: Vec<(ErrorSite, EvalError)>,
-    /// Limits that apply, when the request is allowed.
+    /// Limits that apply: every one whose condition holds when the request is allowed, the
+    /// `on attempts` ones only when it is denied.
     pub obligations: Vec<Obligation>,
     /// The key values of the obligations; an erroring key is [`Value::Absent`].
     pub key_values: Vec<Value>,

@@ -21,7 +21,7 @@ use std::fmt;
 use crate::decision::{Decision, ErrorSite, Obligation};
 use crate::index::{PolicyGroup, PolicyIdx};
 use crate::intern::Sym;
-use crate::program::{ArithOp, CmpOp, Effect, Expr, GlobPart, Program, Var};
+use crate::program::{ArithOp, CmpOp, Effect, Expr, GlobPart, Limit, Program, Var};
 use crate::request::Request;
 use crate::store::EntityStore;
 use crate::value::{AttrId, EntityUid, IpNet, PoolId, RecordRef, SetRef, Value, ValuePool};
@@ -152,22 +152,44 @@ pub fn decide(
         request,
         scratch,
     };
-    let Some(bucket) = bucket(program, request) else {
-        return;
-    };
-    evaluator.visit_group(&bucket.forbids, &mut |evaluator, policy| {
-        evaluator.consider(policy, Effect::Forbid, out);
-    });
-    if !out.determining.is_empty() {
-        return;
+    if let Some(bucket) = bucket(program, request) {
+        evaluator.visit_group(&bucket.forbids, &mut |evaluator, policy| {
+            evaluator.consider(policy, Effect::Forbid, out);
+        });
+        if out.determining.is_empty() {
+            evaluator.visit_group(&bucket.permits, &mut |evaluator, policy| {
+                evaluator.consider(policy, Effect::Permit, out);
+            });
+            out.allow = !out.determining.is_empty();
+        }
     }
-    evaluator.visit_group(&bucket.permits, &mut |evaluator, policy| {
-        evaluator.consider(policy, Effect::Permit, out);
-    });
-    out.allow = !out.determining.is_empty();
+    // An allowed request carries every limit that applies; a denied one the `on attempts`
+    // limits only, which count every attempt whatever its decision.
     if out.allow {
-        evaluator.obligations(out);
+        evaluator.obligations(out, |_| true);
+    } else if program.has_attempt_limits() {
+        evaluator.obligations(out, |limit| limit.on_attempts);
     }
+}
+
+/// The `on attempts` limits that apply to `attempt`, counted before its principal is known,
+/// written into `out` (cleared first; it allows nothing): what a server counts for every
+/// request before checking its credential. Such limits read only `action` and `context` (the
+/// checker refuses any other read), so `attempt` needs only those: build it with
+/// [`crate::request_builder::RequestBuilder::finish_attempt`].
+pub fn attempt_obligations(
+    program: &Program,
+    store: &EntityStore,
+    attempt: &Request,
+    scratch: &mut Scratch,
+    out: &mut Decision,
+) {
+    out.clear();
+    if !program.has_attempt_limits() {
+        return;
+    }
+    let mut evaluator = Evaluator::new(program, store, attempt, scratch);
+    evaluator.obligations(out, |limit| limit.on_attempts);
 }
 
 /// The index's bucket for the request's action, principal type and resource type.
@@ -310,9 +332,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn obligations(&mut self, out: &mut Decision) {
+    /// Appends the obligations of the limits `counted` selects whose condition holds (or fails).
+    fn obligations(&mut self, out: &mut Decision, counted: impl Fn(&Limit) -> bool) {
         let program = self.program;
         for (number, limit) in program.limits.iter().enumerate() {
+            if !counted(limit) {
+                continue;
+            }
             let number = u32::try_from(number).unwrap_or(u32::MAX);
             let applies = match &limit.condition {
                 None => true,

@@ -183,6 +183,10 @@ pub struct Limit {
     pub period_seconds: u64,
     /// How many requests may come at once (the bucket's size); `count` unless given.
     pub burst: u64,
+    /// `on attempts`: counted on every request, whatever its decision, before its principal is
+    /// known (see [`crate::eval::attempt_obligations`]); the checker lets such a limit read only
+    /// `action` and `context`.
+    pub on_attempts: bool,
     /// The key expressions; none for one global counter.
     pub keys: Vec<Expr>,
     /// When it applies; `None` for always.
@@ -208,4 +212,11 @@ pub struct Program {
     pub index: Index,
     /// The routes by which the proxy turns HTTP requests into actions on resources.
     pub routes: RouteTable,
+}
+
+impl Program {
+    /// Whether a limit counts `on attempts`.
+    pub fn has_attempt_limits(&self) -> bool {
+        self.limits.iter().any(|limit| limit.on_attempts)
+    }
 }

@@ -173,6 +173,36 @@ impl<'a> RequestBuilder<'a> {
         Ok(self.assemble(principal, action, resource, context, entities))
     }
 
+    /// An attempt at `action` in `context`, before its principal is known: what
+    /// [`crate::eval::attempt_obligations`] counts the `on attempts` limits of. Such limits
+    /// read only `action` and `context` (the checker refuses any other read), so the
+    /// attempt's principal and resource are the action itself and are never read.
+    pub fn finish_attempt(
+        self,
+        action: &ActionDef,
+        context: RecordRef,
+    ) -> Result<Request, Vec<RequestError>> {
+        if context.layout != action.context {
+            return Err(vec![RequestError::new(
+                RequestErrorKind::TypeMismatch,
+                "context",
+                format!(
+                    "the context is not of the layout of action `{}`",
+                    action.name
+                ),
+            )]);
+        }
+        Ok(Request {
+            principal: action.uid,
+            action: action.uid,
+            resource: action.uid,
+            context,
+            pool: self.pool,
+            strings: self.strings,
+            entities: None,
+        })
+    }
+
     /// [`RequestBuilder::finish`] once its checks are made.
     pub(crate) fn assemble(
         self,

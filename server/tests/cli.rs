@@ -517,6 +517,96 @@ action sum: User -> Doc with { max: Long, min: Long, two: Long };
 }
 
 #[test]
+fn limits_on_attempts_apply_to_denied_requests_too() {
+    let temp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        temp.path().join("login.authz"),
+        r#"entity User { active: Bool };
+entity Login;
+action login: User -> Login with { ip: Ip };
+action logout: User -> Login;
+permit principal: User, action: [login, logout], resource: Login when principal.active;
+limit "attempts" 5 per 10 seconds on attempts per context.ip when context has ip;
+limit "per-user" 100 per hour per principal;
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        temp.path().join("entities.json"),
+        r#"[{"type": "User", "id": "ann", "attrs": {"active": true}},
+            {"type": "User", "id": "bob", "attrs": {"active": false}},
+            {"type": "Login", "id": "main"}]"#,
+    )
+    .unwrap();
+    let eval = |user: &str, action: &str| {
+        let context = if action == "login" {
+            r#"{"ip": "192.0.2.7"}"#
+        } else {
+            "{}"
+        };
+        let request = format!(
+            r#"{{"principal": {{"type": "User", "id": "{user}"}}, "action": "{action}", "resource": {{"type": "Login", "id": "main"}}, "context": {context}}}"#
+        );
+        let output = authz(
+            &[
+                "eval",
+                "-p",
+                ".",
+                "-e",
+                "entities.json",
+                "-r",
+                &request,
+                "--explain",
+            ],
+            temp.path(),
+        );
+        let value: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let obligations: Vec<String> = value["obligations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|obligation| format!("{}[{}]", obligation["limit"], obligation["key"]))
+            .collect();
+        (value["decision"].as_str().unwrap().to_string(), obligations)
+    };
+    // Allowed: every limit that applies.
+    let (decision, obligations) = eval("ann", "login");
+    assert_eq!(decision, "allow");
+    assert_eq!(
+        obligations,
+        [
+            r#""attempts"["ip(\"192.0.2.7\")"]"#,
+            r#""per-user"["User(\"ann\")"]"#
+        ]
+    );
+    // Denied: the limits on attempts only.
+    let (decision, obligations) = eval("bob", "login");
+    assert_eq!(decision, "deny");
+    assert_eq!(obligations, [r#""attempts"["ip(\"192.0.2.7\")"]"#]);
+    // An action without `ip` is not counted on attempts (`context has ip` is false there).
+    let (decision, obligations) = eval("bob", "logout");
+    assert_eq!((decision.as_str(), obligations.len()), ("deny", 0));
+
+    // Such a limit cannot read who makes the request.
+    std::fs::write(
+        temp.path().join("login.authz"),
+        r#"entity User;
+entity Login;
+action login: User -> Login;
+limit "attempts" 5 per minute on attempts per principal;
+"#,
+    )
+    .unwrap();
+    let output = authz(&["check", "."], temp.path());
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("authz::check::attempts_limit_reads_request"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn import_cedar_writes_a_set_that_checks_and_refuses_to_overwrite() {
     let temp = tempfile::tempdir().unwrap();
     let cedar = repo().join("tests/peers/cedar_examples/github");

@@ -3,7 +3,8 @@
 //! replica is spent on the other. When Redis goes away, requests that carry a limit are refused
 //! (503, `Retry-After`) and never forwarded, requests without limits pass, and the limits work
 //! again once Redis is back; with `on_error = "allow"` they pass uncounted; a proxy does not
-//! start against a Redis it cannot reach.
+//! start against a Redis it cannot reach. A limit `on attempts` counts every attempt before the
+//! credential is checked, so that a client sending bad tokens is slowed, in memory and in Redis.
 //!
 //! `redis-server` comes from Debian's `redis-server` package, which `.ci/run` installs. Outside
 //! CI, without it, these tests say so and pass; with `CI` set they fail.
@@ -271,4 +272,98 @@ fn a_window_of_seconds_with_a_burst_is_enforced_in_memory_and_in_redis() {
         ..Options::default()
     });
     assert_eq!(polls(&shared, "alice", 6), [200, 200, 200, 200, 200, 429]);
+}
+
+/// A login route with a limit on attempts keyed by the client's address.
+const LOGINS: &str = r#"
+entity Login;
+action login: User -> Login with { ip: Ip };
+route POST "/login" => login Login("main");
+permit principal: User, action: login, resource: Login;
+limit "login-attempts" 3 per minute on attempts per context.ip when action == Action("login");
+"#;
+
+/// A login attempt with `token`: its status.
+fn login(proxy: &Proxy, token: &str) -> u16 {
+    proxy
+        .request("POST", "/login", &[("Authorization", &bearer(token))])
+        .status
+}
+
+/// A token whose signature does not verify: one character of the signature changed.
+fn forged_token() -> String {
+    let token = user_token("alice");
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut signature = signature.as_bytes().to_vec();
+    let middle = signature.len() / 2;
+    signature[middle] = if signature[middle] == b'A' {
+        b'B'
+    } else {
+        b'A'
+    };
+    format!("{signed}.{}", String::from_utf8(signature).unwrap())
+}
+
+#[test]
+fn a_limit_on_attempts_slows_a_client_sending_bad_tokens_in_memory_and_in_redis() {
+    let in_memory = Proxy::start(Options {
+        policy_file: Some(LOGINS.to_string()),
+        ..Options::default()
+    });
+    let (good, bad) = (user_token("alice"), forged_token());
+    // Every attempt counts, allowed or refused: a good login, then two bad tokens...
+    assert_eq!(
+        [
+            login(&in_memory, &good),
+            login(&in_memory, &bad),
+            login(&in_memory, &bad)
+        ],
+        [200, 401, 401]
+    );
+    // ...and the client's address has spent its budget, whatever it sends next.
+    let limited = in_memory.request("POST", "/login", &[("Authorization", &bearer(&bad))]);
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry), "retry-after {retry}");
+    assert_eq!(limited.header("ratelimit-limit"), Some("3"));
+    assert_eq!(login(&in_memory, &good), 429);
+    assert_eq!(
+        in_memory.upstream.count(),
+        1,
+        "only the good login went through"
+    );
+    // Other routes are not counted.
+    assert_eq!(in_memory.get_as(&good, "/ping").status, 200);
+    // The audit line says `limited`, before any principal was known.
+    let audit = in_memory.audit();
+    let limited_lines: Vec<&serde_json::Value> =
+        audit.iter().filter(|line| line["status"] == 429).collect();
+    assert_eq!(limited_lines.len(), 2, "{audit:?}");
+    for line in limited_lines {
+        assert_eq!(line["decision"], "limited", "{line}");
+        assert!(line["principal"].is_null(), "{line}");
+        assert_eq!(line["action"], "login", "{line}");
+    }
+
+    let Some(binary) = redis_server() else { return };
+    let redis = Redis::start(binary);
+    let replica = || {
+        Proxy::start(Options {
+            extra: format!(
+                "[limits]\nredis_url = \"{}\"\ntimeout_ms = 300\n",
+                redis.url()
+            ),
+            policy_file: Some(LOGINS.to_string()),
+            ..Options::default()
+        })
+    };
+    let (a, b) = (replica(), replica());
+    // Bad tokens spread over both replicas spend one budget.
+    assert_eq!(
+        [login(&a, &bad), login(&b, &bad), login(&a, &bad)],
+        [401, 401, 401]
+    );
+    assert_eq!(login(&b, &good), 429);
+    assert_eq!(login(&a, &good), 429);
+    assert_eq!(a.upstream.count() + b.upstream.count(), 0);
 }

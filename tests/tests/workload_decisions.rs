@@ -14,7 +14,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authz_lang::SourceFile;
 use authz_runtime::decision::Decision;
@@ -25,16 +24,21 @@ use authz_runtime::store::EntityStore;
 
 struct CountingAllocator;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
+    // Whether this thread counts, and its count: per thread, so that tests running side by side
+    // do not count each other's allocations.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note_allocation() {
     if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
     }
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
 }
 
 // SAFETY: every method forwards to the system allocator unchanged; counting has no effect on
@@ -171,7 +175,7 @@ fn deciding_allocates_nothing_once_requests_are_built() {
             &mut decision,
         );
     }
-    ALLOCATIONS.store(0, Ordering::Relaxed);
+    ALLOCATIONS.with(|count| count.set(0));
     COUNTING.with(|counting| counting.set(true));
     let mut allowed = 0usize;
     for request in &loaded.requests {
@@ -187,7 +191,7 @@ fn deciding_allocates_nothing_once_requests_are_built() {
     COUNTING.with(|counting| counting.set(false));
     assert!(allowed > 0);
     assert_eq!(
-        ALLOCATIONS.load(Ordering::Relaxed),
+        allocations(),
         0,
         "allocations while deciding 5,000 requests"
     );
@@ -196,9 +200,9 @@ fn deciding_allocates_nothing_once_requests_are_built() {
 #[test]
 fn the_counting_allocator_counts() {
     COUNTING.with(|counting| counting.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let boxed = std::hint::black_box(Box::new(42u64));
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
     COUNTING.with(|counting| counting.set(false));
     drop(boxed);
     assert!(after > before);

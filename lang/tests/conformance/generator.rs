@@ -570,6 +570,10 @@ impl Generator {
             self.push("burst");
             self.int();
         }
+        if self.rng.chance(30) {
+            self.push("on");
+            self.push("attempts");
+        }
         if self.rng.chance(60) {
             self.push("per");
             self.expr(MAX_DEPTH);

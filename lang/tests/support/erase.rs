@@ -127,6 +127,7 @@ fn item(item: &Item) -> Item {
                     value: burst.value,
                     span: Span::default(),
                 }),
+                on_attempts: limit.on_attempts.map(|_| Span::default()),
                 keys: limit.keys.iter().map(expr).collect(),
                 condition: limit.condition.as_ref().map(expr),
             }),

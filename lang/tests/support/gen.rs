@@ -385,23 +385,26 @@ fn item_kind() -> impl Strategy<Value = ItemKind> {
         ],
         vec(expr(), 0..3),
         option::of(expr()),
-        (option::of(int()), option::of(int())),
+        (option::of(int()), option::of(int()), any::<bool>()),
     )
-        .prop_map(|(name, count, unit, keys, condition, (period, burst))| {
-            let literal = |value| IntLit {
-                value,
-                span: span(),
-            };
-            ItemKind::Limit(LimitDecl {
-                name,
-                count: literal(count),
-                period: period.map(literal),
-                unit,
-                burst: burst.map(literal),
-                keys,
-                condition,
-            })
-        });
+        .prop_map(
+            |(name, count, unit, keys, condition, (period, burst, on_attempts))| {
+                let literal = |value| IntLit {
+                    value,
+                    span: span(),
+                };
+                ItemKind::Limit(LimitDecl {
+                    name,
+                    count: literal(count),
+                    period: period.map(literal),
+                    unit,
+                    burst: burst.map(literal),
+                    on_attempts: on_attempts.then(span),
+                    keys,
+                    condition,
+                })
+            },
+        );
     prop_oneof![1 => entity, 1 => action, 1 => route, 3 => policy, 1 => limit, 1 => type_alias]
 }
 

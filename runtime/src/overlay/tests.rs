@@ -479,6 +479,7 @@ fn explanations_name_request_entities_and_their_values() {
         count: 10,
         period_seconds: 60,
         burst: 10,
+        on_attempts: false,
         keys: vec![principal(), email, trainings],
         condition: None,
     });

@@ -1,5 +1,5 @@
-//! The request pipeline: normalize → identify → route → decide → limit → rewrite headers →
-//! forward → audit. One function per step, in that order, over one request's [`Verdict`] (what
+//! The request pipeline: normalize → route → count the attempt (`on attempts` limits) → identify →
+//! decide → limit → rewrite headers → forward → audit. One function per step, in that order, over one request's [`Verdict`] (what
 //! the audit line will record, filled in as the steps learn it); a step that answers early
 //! returns a [`Refusal`], which [`handle`] turns into the answer and audits like the rest.
 //!
@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authz_runtime::decision::Decision;
-use authz_runtime::eval::{decide, Scratch};
+use authz_runtime::eval::{attempt_obligations, decide, Scratch};
 use authz_runtime::explain::{write_json_string, ErrorOrigin, Namer};
 use authz_runtime::json::RequestError;
 use authz_runtime::request::Request as DecisionRequest;
@@ -624,8 +624,6 @@ async fn pipeline(
     let state = exchange.state;
     let (method, normalized, host) = normalize_request(request.headers(), original)?;
     let client_ip = clean_headers(exchange, request.headers_mut(), &host)?;
-    let principal = identify(exchange, request.headers()).await?;
-    verdict.principal = Some(principal.clone());
     let snapshot = state.app.snapshot.load_full();
     let routed = verdict
         .routed
@@ -638,6 +636,9 @@ async fn pipeline(
         client_ip,
         clock: state.clock,
     };
+    let attempt = count_attempt(state, routed, &inputs, &mut verdict.errors).await?;
+    let principal = identify(exchange, inputs.headers).await?;
+    verdict.principal = Some(principal.clone());
     let built = build_request(
         state.config.proxy.anonymous.as_ref(),
         routed,
@@ -648,7 +649,9 @@ async fn pipeline(
     let completed = complete_request(state, &snapshot, built, &mut verdict.errors).await?;
     verdict.request = Some(completed);
     let obligations = decide_request(state, verdict)?;
-    let limit = enforce_limits(state, &snapshot, &obligations).await?;
+    let limit = enforce_limits(state, &snapshot, &obligations)
+        .await?
+        .or(attempt);
     rewrite_headers(state, request.headers_mut(), &principal, verdict);
     if state.config.proxy.mode == Mode::ExtAuthz {
         return allow_at_gateway(
@@ -764,7 +767,7 @@ fn clean_headers(
     ))
 }
 
-/// Step 2: Identify: the credential in the headers, else the connection's client certificate, else
+/// Step 3: Identify: the credential in the headers, else the connection's client certificate, else
 /// the anonymous principal when one is configured.
 async fn identify(
     exchange: &Exchange<'_>,
@@ -810,7 +813,7 @@ async fn identify(
     }
 }
 
-/// Step 3: Route: the route the method and path match, in every reading a server may give the path;
+/// Step 2: Route: the route the method and path match, in every reading a server may give the path;
 /// its action and resource.
 fn route(
     snapshot: &Arc<Snapshot>,
@@ -844,6 +847,77 @@ fn route(
         resource_type: found.route.resource_type,
         resource_id: found.resource_id.into(),
     })
+}
+
+/// Step 2b: Count the attempt: the `on attempts` limits, before the credential is checked, so that
+/// a client sending bad credentials is slowed like any other. Such limits read only the action
+/// and the context, which the plan fills from the request alone. Gives the tightest limit's
+/// state; an exhausted limit refuses the request before its credential is looked at.
+async fn count_attempt(
+    state: &ProxyState,
+    routed: &Routed,
+    inputs: &Inputs<'_>,
+    errors: &mut Vec<AuditError>,
+) -> Result<Option<limits::Verdict>, Refusal> {
+    let snapshot = &*routed.snapshot;
+    let program = &snapshot.program;
+    if !program.has_attempt_limits() {
+        return Ok(None);
+    }
+    let Some(plan) = snapshot.derived::<ProxyPlan>() else {
+        return Err(internal(
+            "the policy set was installed without the proxy's plan",
+        ));
+    };
+    let Some(action) = program.schema.actions.get(routed.action) else {
+        return Err(internal("the routed action is not in the schema"));
+    };
+    let mut builder = RequestBuilder::new(program, &snapshot.store);
+    let context = match plan.context.build(routed.action, &mut builder, inputs) {
+        Ok(context) => context,
+        Err(ContextError::Ambiguous(ambiguous)) => {
+            return Err(Refusal::error(
+                StatusCode::BAD_REQUEST,
+                ambiguous.code(),
+                ambiguous.to_string(),
+            ))
+        }
+        Err(ContextError::Invalid(error)) => {
+            errors.push(AuditError::from_request(error));
+            return Err(invalid_request(errors));
+        }
+        Err(ContextError::Internal(detail)) => return Err(internal(detail)),
+    };
+    let attempt = builder.finish_attempt(action, context).map_err(|found| {
+        errors.extend(found.into_iter().map(AuditError::from_request));
+        invalid_request(errors)
+    })?;
+    let obligations = SCRATCH.with(|cell| {
+        let mut buffers = cell.borrow_mut();
+        let (scratch, decision) = &mut *buffers;
+        attempt_obligations(program, &snapshot.store, &attempt, scratch, decision);
+        let namer = Namer {
+            program,
+            store: &snapshot.store,
+            request: &attempt,
+        };
+        errors.extend(namer.errors(decision).map(|(origin, error)| AuditError {
+            code: Cow::Borrowed(error.code()),
+            message: namer.error(error),
+            at: Some(match origin {
+                ErrorOrigin::Policy(id) => format!("policy:{id}"),
+                ErrorOrigin::Limit(name) => format!("limit:{name}"),
+            }),
+        }));
+        namer
+            .obligations(decision)
+            .map(|(limit, key)| Obligation {
+                limit: limit.name.clone(),
+                key,
+            })
+            .collect::<Vec<_>>()
+    });
+    enforce_limits(state, snapshot, &obligations).await
 }
 
 /// The refusal of a request the schema does not describe: fail closed.
@@ -966,7 +1040,7 @@ async fn complete_request(
         })
 }
 
-/// One limit that applies to an allowed request: the limit's name and the key it counts.
+/// One limit that applies to a request: the limit's name and the key it counts.
 struct Obligation {
     limit: String,
     key: String,
@@ -1016,10 +1090,16 @@ fn decide_request(state: &ProxyState, verdict: &mut Verdict) -> Result<Vec<Oblig
                 }),
             }));
         if decision.allow {
-            obligations.extend(namer.obligations(decision).map(|(limit, key)| Obligation {
-                limit: limit.name.clone(),
-                key,
-            }));
+            // `on attempts` limits were counted before the credential was checked.
+            obligations.extend(
+                namer
+                    .obligations(decision)
+                    .filter(|(limit, _)| !limit.on_attempts)
+                    .map(|(limit, key)| Obligation {
+                        limit: limit.name.clone(),
+                        key,
+                    }),
+            );
         } else {
             // A principal or resource the decision found missing is the cause to name first.
             reasons.extend(namer.missing_causes(decision));
