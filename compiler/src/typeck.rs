@@ -29,7 +29,7 @@ use crate::types::{is_identifier, EntityUnion, Field, Name, RecordType, Type, AC
 use authz_runtime::suggest::suggest;
 
 /// The types of the request variables while checking one policy or limit.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Environment {
     /// The type of `principal`.
     pub principal: Type,
@@ -103,7 +103,53 @@ const SET_METHODS: [&str; 4] = ["contains", "containsAll", "containsAny", "isEmp
 /// the expression it was recorded for, so that a lookup with an expression of another tree
 /// (another parse, an edited tree) is detected instead of answered with a stranger's type.
 #[derive(Debug, Default)]
-pub struct ExprTypes(HashMap<(FileId, ast::ExprId), Recorded>);
+pub struct ExprTypes {
+    /// By file: the parser numbers a file's expressions densely, and an item's expressions take
+    /// consecutive numbers, so each file's table is a window of slots by id (a table of one
+    /// policy's environment is as small as that policy).
+    files: Vec<TypeWindow>,
+}
+
+/// The types of a run of consecutive expression ids of one file.
+#[derive(Debug, Default)]
+struct TypeWindow {
+    /// The id of the first slot.
+    base: u32,
+    slots: Vec<Option<Recorded>>,
+}
+
+impl TypeWindow {
+    fn get(&self, id: ast::ExprId) -> Option<&Recorded> {
+        let index = id.0.checked_sub(self.base)?;
+        self.slots.get(index as usize)?.as_ref()
+    }
+
+    /// The slot of `id`, the window grown to hold it.
+    fn slot(&mut self, id: ast::ExprId) -> Option<&mut Option<Recorded>> {
+        if self.slots.is_empty() {
+            self.base = id.0;
+        }
+        if id.0 < self.base {
+            let extra = (self.base - id.0) as usize;
+            self.slots
+                .splice(0..0, std::iter::repeat_with(|| None).take(extra));
+            self.base = id.0;
+        }
+        let index = (id.0 - self.base) as usize;
+        if index >= self.slots.len() {
+            self.slots.resize_with(index + 1, || None);
+        }
+        self.slots.get_mut(index)
+    }
+
+    fn into_entries(self) -> impl Iterator<Item = (ast::ExprId, Recorded)> {
+        let base = self.base;
+        self.slots
+            .into_iter()
+            .zip(base..)
+            .filter_map(|(recorded, id)| Some((ast::ExprId(id), recorded?)))
+    }
+}
 
 /// One entry of [`ExprTypes`].
 #[derive(Debug)]
@@ -128,7 +174,7 @@ impl ExprTypes {
     /// The type the checker gave `expr` of `file` (with the `is` and `has` facts in force at
     /// that point), or why there is none.
     pub fn lookup(&self, file: FileId, expr: &ast::Expr) -> Result<&Type, TypeMiss> {
-        match self.0.get(&(file, expr.id)) {
+        match self.recorded(file, expr.id) {
             Some(recorded) if recorded.span == expr.span => Ok(&recorded.ty),
             Some(recorded) => Err(TypeMiss::OtherExpr(recorded.span)),
             None => Err(TypeMiss::NotRecorded),
@@ -140,16 +186,39 @@ impl ExprTypes {
         self.lookup(file, expr).ok()
     }
 
+    fn recorded(&self, file: FileId, id: ast::ExprId) -> Option<&Recorded> {
+        self.files.get(file.0 as usize)?.get(id)
+    }
+
+    /// The slot of an expression, the table grown to hold it.
+    fn slot(&mut self, file: FileId, id: ast::ExprId) -> Option<&mut Option<Recorded>> {
+        let file = file.0 as usize;
+        if file >= self.files.len() {
+            self.files.resize_with(file + 1, TypeWindow::default);
+        }
+        self.files.get_mut(file)?.slot(id)
+    }
+
+    /// Every entry, file by file.
+    fn into_entries(self) -> impl Iterator<Item = (FileId, ast::ExprId, Recorded)> {
+        self.files.into_iter().zip(0..).flat_map(|(window, file)| {
+            window
+                .into_entries()
+                .map(move |(id, recorded)| (FileId(file), id, recorded))
+        })
+    }
+
     /// Adds the types of `other`, checked in another environment of the same policy, to these:
     /// entity types join, a type found in only one environment (the rest being the error type)
     /// is kept, records keep the fields both have. A type that cannot be joined is left as it
     /// was and listed in `conflicts` with the expression's span.
     pub(crate) fn merge(&mut self, other: ExprTypes, conflicts: &mut Vec<(Span, Type, Type)>) {
-        for (key, recorded) in other.0 {
-            match self.0.get_mut(&key) {
-                None => {
-                    self.0.insert(key, recorded);
-                }
+        for (file, id, recorded) in other.into_entries() {
+            let Some(slot) = self.slot(file, id) else {
+                continue;
+            };
+            match slot {
+                None => *slot = Some(recorded),
                 Some(existing) => {
                     let merged = merge_environment_types(&existing.ty, &recorded.ty)
                         // A record literal is built from its type: it must keep every field.
@@ -169,17 +238,24 @@ impl ExprTypes {
 
     /// Adds every type of `other`, replacing any recorded for the same expression.
     pub(crate) fn absorb(&mut self, other: ExprTypes) {
-        self.0.extend(other.0);
+        for (file, id, recorded) in other.into_entries() {
+            if let Some(slot) = self.slot(file, id) {
+                *slot = Some(recorded);
+            }
+        }
     }
 
     /// How many expressions have a type.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.files
+            .iter()
+            .map(|window| window.slots.iter().flatten().count())
+            .sum()
     }
 
     /// Whether no expression has a type.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     fn record(&mut self, file: FileId, expr: &ast::Expr, ty: &Type) {
@@ -188,13 +264,17 @@ impl ExprTypes {
             ty: ty.clone(),
             record_literal: matches!(expr.kind, ast::ExprKind::Record(_)),
         };
-        self.0.insert((file, expr.id), recorded);
+        if let Some(slot) = self.slot(file, expr.id) {
+            *slot = Some(recorded);
+        }
     }
 
     /// Forgets the type of one expression, to test that lowering refuses to guess it.
     #[cfg(test)]
     pub(crate) fn forget(&mut self, file: FileId, expr: &ast::Expr) {
-        self.0.remove(&(file, expr.id));
+        if let Some(slot) = self.slot(file, expr.id) {
+            *slot = None;
+        }
     }
 }
 
@@ -448,9 +528,23 @@ pub(crate) fn check_policy(
             check_conditions(&mut checker, policy);
             checker.report_unreachable_problems();
         }
-        cases => check_cases(schema, reporter, types, file, cases, &|checker| {
-            check_conditions(checker, policy);
-        }),
+        cases => {
+            let reads_action = policy
+                .conditions
+                .iter()
+                .any(|condition| reads_action(&condition.expr));
+            check_cases(
+                schema,
+                reporter,
+                types,
+                file,
+                cases,
+                reads_action,
+                &|checker| {
+                    check_conditions(checker, policy);
+                },
+            );
+        }
     }
     CheckedPolicy {
         file,
@@ -477,6 +571,38 @@ struct Case<'s> {
     action: &'s Action,
     /// The types of the variables in it.
     environment: Environment,
+}
+
+/// The cases in groups that type the code alike: the same principal, resource and context types,
+/// when the code does not read `action` (which the environments would decide apart); each case
+/// alone otherwise. Groups are in the order of their first case.
+fn alike_cases(cases: &[Case<'_>], reads_action: bool) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, case) in cases.iter().enumerate() {
+        let alike = |group: &&mut Vec<usize>| {
+            group
+                .first()
+                .and_then(|first| cases.get(*first))
+                .is_some_and(|first| first.environment == case.environment)
+        };
+        match groups.iter_mut().find(alike).filter(|_| !reads_action) {
+            Some(group) => group.push(index),
+            None => groups.push(vec![index]),
+        }
+    }
+    groups
+}
+
+/// Whether `expr` reads `action`.
+fn reads_action(expr: &ast::Expr) -> bool {
+    let mut stack = vec![expr];
+    while let Some(expr) = stack.pop() {
+        if matches!(expr.kind, ast::ExprKind::Var(ast::Var::Action)) {
+            return true;
+        }
+        stack.extend(expr.children());
+    }
+    false
 }
 
 /// Some environments as a diagnostic names them: "actions `list` and `read` with principal `User`
@@ -551,33 +677,59 @@ fn check_cases(
     types: &mut ExprTypes,
     file: FileId,
     cases: &[Case<'_>],
+    reads_action: bool,
     check: &dyn Fn(&mut ExprChecker<'_, '_, '_>),
 ) {
+    let groups = alike_cases(cases, reads_action);
+    let group_actions = |group: &[usize]| -> Vec<&Action> {
+        group
+            .iter()
+            .filter_map(|index| cases.get(*index))
+            .map(|case| case.action)
+            .collect()
+    };
+    if let [group] = groups.as_slice() {
+        // Every environment types the code alike: check it once, as for a single action.
+        let Some(case) = group.first().and_then(|index| cases.get(*index)) else {
+            return;
+        };
+        let actions = group_actions(group);
+        let mut checker = ExprChecker::new(schema, reporter, types, file, &case.environment);
+        checker.origin = Origin::Policy(Some(&actions));
+        checker.action = Some(case.action);
+        check(&mut checker);
+        checker.report_unreachable_problems();
+        return;
+    }
     // Each distinct problem with the cases it arose in.
     let mut problems: Vec<(CheckError, Vec<usize>)> = Vec::new();
     let mut merged = ExprTypes::default();
     let mut conflicts = Vec::new();
     let mut muted_counts: HashMap<ast::ExprId, usize> = HashMap::new();
-    let mut muted_problems: Vec<(Vec<ast::ExprId>, CheckError, bool, usize)> = Vec::new();
+    let mut muted_problems: Vec<(Vec<ast::ExprId>, CheckError, bool, &[usize])> = Vec::new();
     let mut everywhere_only: Vec<(CheckError, usize)> = Vec::new();
-    for (index, case) in cases.iter().enumerate() {
+    for group in &groups {
+        let Some(case) = group.first().and_then(|index| cases.get(*index)) else {
+            continue;
+        };
+        let actions = group_actions(group);
         let mut sub = reporter.child();
         let mut case_types = ExprTypes::default();
         let mut checker =
             ExprChecker::new(schema, &mut sub, &mut case_types, file, &case.environment);
-        checker.origin = Origin::Policy(Some(std::slice::from_ref(&case.action)));
+        checker.origin = Origin::Policy(Some(&actions));
         checker.action = Some(case.action);
         check(&mut checker);
         for root in std::mem::take(&mut checker.muted_roots) {
-            *muted_counts.entry(root).or_default() += 1;
+            *muted_counts.entry(root).or_default() += group.len();
         }
         for (regions, error, everywhere) in std::mem::take(&mut checker.muted_problems) {
-            muted_problems.push((regions, error, everywhere, index));
+            muted_problems.push((regions, error, everywhere, group));
         }
         for error in std::mem::take(&mut checker.everywhere_only) {
             match everywhere_only.iter_mut().find(|(seen, _)| *seen == error) {
-                Some((_, count)) => *count += 1,
-                None => everywhere_only.push((error, 1)),
+                Some((_, count)) => *count += group.len(),
+                None => everywhere_only.push((error, group.len())),
             }
         }
         for diagnostic in sub.diagnostics {
@@ -585,15 +737,15 @@ fn check_cases(
                 continue;
             };
             match problems.iter_mut().find(|(seen, _)| *seen == error) {
-                Some((_, seen_in)) => seen_in.push(index),
-                None => problems.push((error, vec![index])),
+                Some((_, seen_in)) => seen_in.extend_from_slice(group),
+                None => problems.push((error, group.clone())),
             }
         }
         merged.merge(case_types, &mut conflicts);
     }
     // A region that no environment can reach is checked like any other code.
     // A problem met in regions some environment reaches is that environment's to report.
-    for (regions, error, everywhere, index) in muted_problems {
+    for (regions, error, everywhere, group) in muted_problems {
         let dead_everywhere = regions
             .iter()
             .all(|root| muted_counts.get(root) == Some(&cases.len()));
@@ -602,14 +754,14 @@ fn check_cases(
         }
         if everywhere {
             match everywhere_only.iter_mut().find(|(seen, _)| *seen == error) {
-                Some((_, count)) => *count += 1,
-                None => everywhere_only.push((error, 1)),
+                Some((_, count)) => *count += group.len(),
+                None => everywhere_only.push((error, group.len())),
             }
             continue;
         }
         match problems.iter_mut().find(|(seen, _)| *seen == error) {
-            Some((_, seen_in)) => seen_in.push(index),
-            None => problems.push((error, vec![index])),
+            Some((_, seen_in)) => seen_in.extend_from_slice(group),
+            None => problems.push((error, group.to_vec())),
         }
     }
     for (error, count) in everywhere_only {
@@ -741,10 +893,23 @@ pub(crate) fn check_limit(
         check_limit_exprs(&mut checker, limit);
         checker.report_unreachable_problems();
     } else {
-        check_cases(schema, reporter, types, file, &cases, &|checker| {
-            checker.origin = Origin::Limit;
-            check_limit_exprs(checker, limit);
-        });
+        let reads_action = limit
+            .keys
+            .iter()
+            .chain(limit.condition.as_ref())
+            .any(reads_action);
+        check_cases(
+            schema,
+            reporter,
+            types,
+            file,
+            &cases,
+            reads_action,
+            &|checker| {
+                checker.origin = Origin::Limit;
+                check_limit_exprs(checker, limit);
+            },
+        );
     }
     CheckedLimit {
         file,

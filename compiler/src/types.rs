@@ -60,9 +60,10 @@ pub struct Field {
     pub optional: bool,
 }
 
-/// A non-empty-or-empty set of entity type names, kept sorted and without duplicates.
+/// A non-empty-or-empty set of entity type names, kept sorted and without duplicates. Shared:
+/// the checker records a type for every expression, and cloning one costs a reference count.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EntityUnion(Vec<Name>);
+pub struct EntityUnion(Arc<[Name]>);
 
 impl EntityUnion {
     /// The union of these names.
@@ -70,12 +71,12 @@ impl EntityUnion {
         let mut names: Vec<Name> = names.into_iter().collect();
         names.sort();
         names.dedup();
-        EntityUnion(names)
+        EntityUnion(names.into())
     }
 
     /// The union of one type.
     pub fn single(name: Name) -> EntityUnion {
-        EntityUnion(vec![name])
+        EntityUnion(Arc::new([name]))
     }
 
     /// The member types, sorted by name.
@@ -118,6 +119,9 @@ impl EntityUnion {
 
     /// The members of either.
     pub fn union(&self, other: &EntityUnion) -> EntityUnion {
+        if other.is_subset(self) {
+            return self.clone();
+        }
         EntityUnion::new(self.0.iter().chain(other.0.iter()).cloned())
     }
 }

@@ -62,13 +62,34 @@ impl From<Span> for miette::SourceSpan {
 pub struct FileId(pub u32);
 
 /// One `.authz` file: its display name and its text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Lines and columns ([`SourceFile::line_col`]) come from an index of where each line starts,
+/// built on first use, so that naming the positions of many items costs a binary search each
+/// rather than a scan from the file's start.
+#[derive(Clone, Debug)]
 pub struct SourceFile {
     /// The name shown in diagnostics, usually the path as the user gave it.
     pub name: String,
     /// The whole text of the file.
     pub text: String,
+    /// The offsets at which lines start, for the text of this length.
+    lines: std::sync::OnceLock<LineStarts>,
 }
+
+/// Where each line of a text starts, and the length of the text it was built for.
+#[derive(Clone, Debug)]
+struct LineStarts {
+    text_len: usize,
+    starts: Vec<usize>,
+}
+
+impl PartialEq for SourceFile {
+    fn eq(&self, other: &SourceFile) -> bool {
+        self.name == other.name && self.text == other.text
+    }
+}
+
+impl Eq for SourceFile {}
 
 /// A 1-based line and column (column counted in characters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -85,6 +106,7 @@ impl SourceFile {
         SourceFile {
             name: name.into(),
             text: text.into(),
+            lines: std::sync::OnceLock::new(),
         }
     }
 
@@ -94,10 +116,72 @@ impl SourceFile {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        let lines = self.lines.get_or_init(|| LineStarts::of(&self.text));
+        let (line, line_start) = if lines.text_len == self.text.len() {
+            // The last line starting at or before `offset`.
+            let line = lines.starts.partition_point(|start| *start <= offset);
+            (line, lines.starts.get(line - 1).copied().unwrap_or(0))
+        } else {
+            // The text changed since the index was built: count afresh.
+            let before = self.text.get(..offset).unwrap_or("");
+            (
+                before.matches('\n').count() + 1,
+                before.rfind('\n').map_or(0, |i| i + 1),
+            )
+        };
+        let column = self
+            .text
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         LineCol { line, column }
+    }
+}
+
+impl LineStarts {
+    fn of(text: &str) -> LineStarts {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, byte)| *byte == b'\n')
+                .map(|(index, _)| index + 1),
+        );
+        LineStarts {
+            text_len: text.len(),
+            starts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        let file = SourceFile::new("a.authz", "ab\ncdé\n\nx");
+        let at = |offset| {
+            let position = file.line_col(offset);
+            (position.line, position.column)
+        };
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3));
+        assert_eq!(at(3), (2, 1));
+        // `é` is two bytes, one character; an offset inside it goes back to its start.
+        assert_eq!(at(5), (2, 3));
+        assert_eq!(at(6), (2, 3));
+        assert_eq!(at(7), (2, 4));
+        assert_eq!(at(8), (3, 1));
+        assert_eq!(at(9), (4, 1));
+        assert_eq!(at(100), (4, 2));
+    }
+
+    #[test]
+    fn a_changed_text_is_counted_afresh() {
+        let mut file = SourceFile::new("a.authz", "a\nb");
+        assert_eq!(file.line_col(2).line, 2);
+        file.text = "a\n\n\nb".to_string();
+        assert_eq!(file.line_col(4).line, 4);
     }
 }
