@@ -15,6 +15,7 @@
 //! string-producing functions are the exceptions: they write into the scratch pools).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -151,6 +152,8 @@ pub fn decide(
         store,
         request,
         scratch,
+        principal_attrs: Cell::new(Cached::Unknown),
+        resource_attrs: Cell::new(Cached::Unknown),
     };
     if let Some(bucket) = bucket(program, request) {
         evaluator.visit_group(&bucket.forbids, &mut |evaluator, policy| {
@@ -230,6 +233,17 @@ pub struct Evaluator<'a> {
     /// The request.
     pub request: &'a Request,
     scratch: &'a mut Scratch,
+    /// The attribute slots of the request's principal and of its resource, looked up once per
+    /// decision: policies read them over and over.
+    principal_attrs: Cell<Cached<'a>>,
+    resource_attrs: Cell<Cached<'a>>,
+}
+
+/// An entity's attribute slots, once looked up.
+#[derive(Clone, Copy)]
+enum Cached<'a> {
+    Unknown,
+    Known(Option<&'a [Value]>),
 }
 
 impl<'a> Evaluator<'a> {
@@ -246,6 +260,8 @@ impl<'a> Evaluator<'a> {
             store,
             request,
             scratch,
+            principal_attrs: Cell::new(Cached::Unknown),
+            resource_attrs: Cell::new(Cached::Unknown),
         }
     }
 
@@ -462,6 +478,26 @@ impl<'a> Evaluator<'a> {
     /// identity, the store's otherwise; `None` when neither has it.
     #[inline]
     pub fn entity_attrs(&self, uid: EntityUid) -> Option<&'a [Value]> {
+        let cache = if uid == self.request.principal {
+            &self.principal_attrs
+        } else if uid == self.request.resource {
+            &self.resource_attrs
+        } else {
+            return self.look_up_attrs(uid);
+        };
+        match cache.get() {
+            Cached::Known(attrs) => attrs,
+            Cached::Unknown => {
+                let attrs = self.look_up_attrs(uid);
+                cache.set(Cached::Known(attrs));
+                attrs
+            }
+        }
+    }
+
+    /// [`Evaluator::entity_attrs`] without the cache.
+    #[inline]
+    fn look_up_attrs(&self, uid: EntityUid) -> Option<&'a [Value]> {
         let request = self.request;
         if let Some(overlay) = request.entities.as_deref() {
             if let Some(entity) = overlay.get(uid) {
