@@ -2,7 +2,10 @@
 //! rotated at the URL is picked up without restarting the proxy (and the retired key stops
 //! working), unknown `kid`s refetch at most once per interval, and while the endpoint fails the
 //! last keys are served for `jwks_stale_seconds`, after which every token of the issuer is
-//! refused (fail closed) until the endpoint is back.
+//! refused (fail closed) until the endpoint is back. An issuer configured by its URL alone is
+//! found by OIDC discovery against a loopback provider: its discovery document gives the JWKS
+//! URL and the algorithms, a document that names another issuer is refused (fail closed), and
+//! `/readyz` shows what was discovered.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +17,10 @@
 mod proxy_support;
 mod serve_support;
 
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
@@ -162,4 +169,179 @@ fn a_failing_endpoint_serves_stale_keys_then_fails_closed() {
     let response = proxy.get_as(&cached, "/docs/d1");
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(proxy.upstream.count(), 5);
+}
+
+/// A loopback OpenID provider: documents by path (a discovery document, a JWKS), replaceable,
+/// with a count of requests per path; other paths are 404.
+struct OidcServer {
+    address: SocketAddr,
+    documents: Arc<Mutex<HashMap<String, String>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl OidcServer {
+    fn start() -> OidcServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = OidcServer {
+            address: listener.local_addr().unwrap(),
+            documents: Arc::default(),
+            hits: Arc::default(),
+        };
+        let (documents, hits) = (server.documents.clone(), server.hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (documents, hits) = (documents.clone(), hits.clone());
+                std::thread::spawn(move || {
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if header == "\r\n" {
+                                break;
+                            }
+                        }
+                        *hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                        let answer = match documents.lock().unwrap().get(&path) {
+                            Some(body) => format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            ),
+                            None => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string(),
+                        };
+                        if writer.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        server
+    }
+
+    /// The issuer URL of the realm `name`.
+    fn issuer(&self, name: &str) -> String {
+        format!("http://{}/{name}", self.address)
+    }
+
+    /// Publishes the realm `name`: a discovery document naming `named_issuer`, the JWKS of
+    /// `keys` and the `algorithms`.
+    fn publish(&self, name: &str, named_issuer: &str, keys: &[&TestKey], algorithms: &[&str]) {
+        let discovery = serde_json::json!({
+            "issuer": named_issuer,
+            "jwks_uri": format!("http://{}/{name}/keys", self.address),
+            "id_token_signing_alg_values_supported": algorithms,
+            "authorization_endpoint": format!("http://{}/{name}/auth", self.address),
+        });
+        let mut documents = self.documents.lock().unwrap();
+        documents.insert(
+            format!("/{name}/.well-known/openid-configuration"),
+            discovery.to_string(),
+        );
+        documents.insert(format!("/{name}/keys"), jwks(keys));
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+fn discovering_proxy(issuer: &str, admin: SocketAddr) -> Proxy {
+    Proxy::start(Options {
+        extra: format!(
+            r#"
+[[identity.jwt]]
+issuer = "{issuer}"
+audiences = ["{AUDIENCE}"]
+principal_type = "User"
+jwks_min_refetch_seconds = 0.2
+
+[admin]
+listen = "{admin}"
+"#
+        ),
+        ..Options::default()
+    })
+}
+
+fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn jwks_readiness(admin: SocketAddr) -> serde_json::Value {
+    let response = serve_support::Client::new(admin).request("GET", "/readyz", &[], b"");
+    response.json()["jwks"][0].clone()
+}
+
+#[test]
+fn an_issuer_url_alone_is_found_by_oidc_discovery() {
+    let provider = OidcServer::start();
+    let (ec, rsa) = (ec_key("disc-ec"), rsa_key("disc-rsa"));
+    let issuer = provider.issuer("realm");
+    // The provider signs with ES256 only, though its JWKS also holds an RSA key.
+    provider.publish("realm", &issuer, &[&ec, &rsa], &["ES256"]);
+    let admin = free_address();
+    let proxy = discovering_proxy(&issuer, admin);
+    assert_eq!(provider.hits("/realm/.well-known/openid-configuration"), 1);
+    assert_eq!(provider.hits("/realm/keys"), 1);
+
+    let sign = |key: &TestKey, algorithm: Algorithm| {
+        token(
+            algorithm,
+            Some(&key.kid),
+            &key.encoding,
+            &claims(&issuer, "alice"),
+        )
+    };
+    let response = proxy.get_as(&sign(&ec, Algorithm::ES256), "/docs/d1");
+    assert_eq!(response.status, 200, "{}", response.text());
+    // An algorithm the discovery document does not list is refused, whatever the JWKS holds.
+    assert_unauthorized(
+        &proxy.get_as(&sign(&rsa, Algorithm::RS256), "/docs/d1"),
+        "RS256 is not among the discovered algorithms",
+    );
+    let ready = jwks_readiness(admin);
+    assert_eq!(ready["discovery"], true, "{ready}");
+    assert_eq!(ready["usable"], true, "{ready}");
+    assert_eq!(
+        ready["jwks_uri"],
+        format!("http://{}/realm/keys", provider.address)
+    );
+
+    // A provider whose discovery document names another issuer is not trusted: no key of it
+    // is ever used.
+    let impostor = provider.issuer("impostor");
+    provider.publish("impostor", "https://login.example.com", &[&ec], &["ES256"]);
+    let admin = free_address();
+    let refused = discovering_proxy(&impostor, admin);
+    let token = token(
+        Algorithm::ES256,
+        Some(&ec.kid),
+        &ec.encoding,
+        &claims(&impostor, "alice"),
+    );
+    assert_unauthorized(
+        &refused.get_as(&token, "/docs/d1"),
+        "the issuer does not match",
+    );
+    assert_eq!(
+        provider.hits("/impostor/keys"),
+        0,
+        "keys fetched for an impostor"
+    );
+    let ready = jwks_readiness(admin);
+    assert_eq!(ready["usable"], false, "{ready}");
+    assert!(ready["jwks_uri"].is_null(), "{ready}");
 }

@@ -85,7 +85,10 @@ pub struct IssuerConfig {
     /// The audiences this proxy accepts; a token's `aud` must name at least one of them.
     pub audiences: Vec<String>,
     /// The algorithms accepted from this issuer. The token's header must name one of them; the
-    /// header never widens this list, and `none` cannot be written here.
+    /// header never widens this list, and `none` cannot be written here. May be left out for an
+    /// issuer found by OIDC discovery: then the asymmetric algorithms its discovery document
+    /// lists (`id_token_signing_alg_values_supported`) are accepted.
+    #[serde(default)]
     pub algorithms: Vec<AlgorithmName>,
     /// A JWKS file holding the issuer's public keys.
     #[serde(default)]
@@ -317,6 +320,18 @@ pub enum KeySource {
     HmacSecret(Secret),
     /// A shared HMAC secret read from a file.
     HmacSecretFile(PathBuf),
+    /// OIDC discovery: the issuer's discovery document at this URL names its JWKS and
+    /// algorithms; both are fetched and refreshed.
+    Discovery(String),
+}
+
+/// The discovery document of an OIDC issuer: `{issuer}/.well-known/openid-configuration`, the
+/// issuer's trailing `/` left out (OpenID Connect Discovery 1.0, section 4).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
 }
 
 /// The timings of a JWKS URL.
@@ -395,10 +410,12 @@ impl IssuerConfig {
                  here), none of them empty",
             ));
         }
-        if self.algorithms.is_empty() {
+        let source = self.key_source(prefix)?;
+        if self.algorithms.is_empty() && !matches!(source, KeySource::Discovery(_)) {
             return Err(ConfigError::new(
                 key("algorithms"),
-                "name at least one algorithm",
+                "name at least one algorithm (only an issuer found by OIDC discovery may leave \
+                 them to its discovery document)",
             ));
         }
         if self.principal_type.is_empty() {
@@ -415,7 +432,6 @@ impl IssuerConfig {
                 ));
             }
         }
-        let source = self.key_source(prefix)?;
         let hmac = matches!(
             source,
             KeySource::HmacSecret(_) | KeySource::HmacSecretFile(_)
@@ -454,6 +470,9 @@ impl IssuerConfig {
         if let KeySource::JwksUrl(url) = &source {
             check_jwks_url(url).map_err(|message| ConfigError::new(key("jwks_url"), message))?;
         }
+        if let KeySource::Discovery(url) = &source {
+            check_jwks_url(url).map_err(|message| ConfigError::new(key("issuer"), message))?;
+        }
         self.jwks_timing(prefix)?;
         Ok(())
     }
@@ -476,9 +495,15 @@ impl IssuerConfig {
         let mut sources = sources.into_iter();
         match (sources.next(), sources.next()) {
             (Some(source), None) => Ok(source),
+            // An issuer named by its URL alone is found by OIDC discovery.
+            (None, _) if check_jwks_url(&self.issuer).is_ok() => {
+                Ok(KeySource::Discovery(discovery_url(&self.issuer)))
+            }
             (None, _) => Err(ConfigError::new(
                 prefix,
-                "give one key source: `jwks_file`, `jwks_url`, `hmac_secret` or `hmac_secret_file`",
+                "give one key source: `jwks_file`, `jwks_url`, `hmac_secret` or \
+                 `hmac_secret_file`, or an `issuer` URL (https, or http on loopback) to find \
+                 its keys by OIDC discovery",
             )),
             (Some(_), Some(_)) => Err(ConfigError::new(
                 prefix,

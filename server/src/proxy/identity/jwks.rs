@@ -11,6 +11,11 @@
 //! once per `min_refetch` interval: a burst of tokens with made-up kids costs at most one fetch
 //! per interval. When fetches fail the last keys are served for `stale_for` after the last
 //! successful fetch; after that the set is empty and every token is rejected (fail closed).
+//!
+//! An issuer configured by its URL alone is found by OIDC discovery: each fetch first reads its
+//! discovery document (`{issuer}/.well-known/openid-configuration`), which must name exactly the
+//! configured issuer, and takes the JWKS URL and the signing algorithms from it; the document is
+//! refreshed, and fails closed, with the keys.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -23,7 +28,7 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -32,6 +37,9 @@ use super::keys::{KeyKind, KeySet, VerifyingKey};
 
 /// The largest JWKS document read, in bytes.
 pub const MAX_JWKS_BYTES: usize = 1 << 20;
+
+/// The largest OIDC discovery document read, in bytes.
+pub const MAX_DISCOVERY_BYTES: usize = 256 * 1024;
 
 /// The most keys taken from one JWKS; the rest are skipped.
 pub const MAX_JWKS_KEYS: usize = 100;
@@ -211,6 +219,69 @@ struct Snapshot {
     generation: u64,
     /// A digest of the document, to tell a changed document from the same one fetched again.
     digest: Option<[u8; 32]>,
+    /// What discovery found, for an issuer found by OIDC discovery.
+    discovered: Option<Arc<Discovered>>,
+}
+
+/// What an OIDC discovery document says of an issuer.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Discovered {
+    /// Where its keys are.
+    pub jwks_uri: hyper::Uri,
+    /// The asymmetric signing algorithms it uses (`id_token_signing_alg_values_supported`).
+    pub algorithms: Vec<Algorithm>,
+}
+
+/// Reads an OIDC discovery document of `issuer`: it must name exactly that issuer (OpenID
+/// Connect Discovery 1.0, section 4.3), a JWKS URL the server may call, and at least one
+/// asymmetric signing algorithm authz verifies. HMAC algorithms are never taken from it: the
+/// keys of a JWKS are public.
+pub fn parse_discovery(text: &[u8], issuer: &str) -> Result<Discovered, String> {
+    if text.len() > MAX_DISCOVERY_BYTES {
+        return Err(format!(
+            "the discovery document is larger than {MAX_DISCOVERY_BYTES} bytes"
+        ));
+    }
+    let document: Value = serde_json::from_slice(text)
+        .map_err(|_| "the discovery document is not JSON".to_string())?;
+    let named = document.get("issuer").and_then(Value::as_str);
+    if named != Some(issuer) {
+        return Err(match named {
+            Some(named) => {
+                format!("the discovery document names the issuer `{named}`, not `{issuer}`")
+            }
+            None => "the discovery document names no `issuer`".to_string(),
+        });
+    }
+    let jwks_uri = document
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .ok_or("the discovery document has no `jwks_uri`")?;
+    let jwks_uri = crate::outbound::checked_url(jwks_uri)
+        .map_err(|reason| format!("its `jwks_uri` `{jwks_uri}`: {reason}"))?;
+    let algorithms: Vec<Algorithm> = document
+        .get("id_token_signing_alg_values_supported")
+        .and_then(Value::as_array)
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(super::config::AlgorithmName::parse)
+                .filter(|algorithm| algorithm.family() != AlgorithmFamily::Hmac)
+                .collect()
+        })
+        .unwrap_or_default();
+    if algorithms.is_empty() {
+        return Err(
+            "the discovery document lists no asymmetric signing algorithm authz verifies \
+             (`id_token_signing_alg_values_supported`)"
+                .to_string(),
+        );
+    }
+    Ok(Discovered {
+        jwks_uri,
+        algorithms,
+    })
 }
 
 /// The keys a lookup found, with the generation of the set they came from.
@@ -220,6 +291,8 @@ pub struct FoundKey {
     pub key: Arc<VerifyingKey>,
     /// The generation of the key set.
     pub generation: u64,
+    /// The algorithms the issuer's discovery document lists, for an issuer found by discovery.
+    pub discovered_algorithms: Option<Arc<Discovered>>,
 }
 
 /// Why no key was found.
@@ -235,7 +308,10 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
 
 /// A JWKS served at a URL, fetched and cached.
 pub struct RemoteJwks {
+    /// The JWKS URL, or the discovery document's.
     uri: hyper::Uri,
+    /// The issuer to discover, when `uri` is its discovery document.
+    discover: Option<String>,
     timing: JwksTiming,
     client: HttpClient,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -264,8 +340,28 @@ impl std::fmt::Debug for RemoteJwks {
 impl RemoteJwks {
     /// A JWKS at `uri`, not fetched yet.
     pub fn new(uri: hyper::Uri, timing: JwksTiming, client: HttpClient) -> Self {
+        Self::with_discovery(uri, None, timing, client)
+    }
+
+    /// The keys of `issuer`, found through its OIDC discovery document at `uri`, not fetched yet.
+    pub fn discovered(
+        uri: hyper::Uri,
+        issuer: String,
+        timing: JwksTiming,
+        client: HttpClient,
+    ) -> Self {
+        Self::with_discovery(uri, Some(issuer), timing, client)
+    }
+
+    fn with_discovery(
+        uri: hyper::Uri,
+        discover: Option<String>,
+        timing: JwksTiming,
+        client: HttpClient,
+    ) -> Self {
         RemoteJwks {
             uri,
+            discover,
             timing,
             client,
             snapshot: RwLock::new(Arc::new(Snapshot {
@@ -273,6 +369,7 @@ impl RemoteJwks {
                 fetched_at: None,
                 generation: 0,
                 digest: None,
+                discovered: None,
             })),
             fetch_gate: tokio::sync::Mutex::new(None),
             refreshing: AtomicBool::new(false),
@@ -301,6 +398,8 @@ impl RemoteJwks {
         let now = Instant::now();
         serde_json::json!({
             "url": self.uri.to_string(),
+            "discovery": self.discover.is_some(),
+            "jwks_uri": snapshot.discovered.as_ref().map(|found| found.jwks_uri.to_string()),
             "usable": self.usable(&snapshot, now),
             "keys": snapshot.keys.len(),
             "age_seconds": snapshot
@@ -333,6 +432,7 @@ impl RemoteJwks {
             return Ok(FoundKey {
                 key: Arc::clone(key),
                 generation: snapshot.generation,
+                discovered_algorithms: snapshot.discovered.clone(),
             });
         }
         if kid.is_none() {
@@ -350,6 +450,7 @@ impl RemoteJwks {
             .map(|key| FoundKey {
                 key: Arc::clone(key),
                 generation: snapshot.generation,
+                discovered_algorithms: snapshot.discovered.clone(),
             })
             .ok_or(LookupError::UnknownKid)
     }
@@ -403,8 +504,8 @@ impl RemoteJwks {
             }
         };
         match tokio::time::timeout(self.timing.timeout, self.fetch_once()).await {
-            Ok(Ok((parsed, digest))) => {
-                self.store(parsed, digest, now);
+            Ok(Ok((parsed, digest, discovered))) => {
+                self.store(parsed, digest, discovered, now);
                 if let Some((refreshed, _)) = self.counters.get() {
                     refreshed.inc();
                 }
@@ -430,7 +531,13 @@ impl RemoteJwks {
 
     /// Keeps freshly fetched keys. The same document fetched again keeps its generation (so
     /// cached tokens stay good) and is not logged again.
-    fn store(&self, parsed: ParsedJwks, digest: [u8; 32], fetched_at: Instant) {
+    fn store(
+        &self,
+        parsed: ParsedJwks,
+        digest: [u8; 32],
+        discovered: Option<Discovered>,
+        fetched_at: Instant,
+    ) {
         let mut guard = match self.snapshot.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -445,16 +552,49 @@ impl RemoteJwks {
             tracing::info!(url = %self.uri, keys = parsed.keys.len(), "JWKS keys loaded");
             (Arc::new(parsed.keys), previous.generation.wrapping_add(1))
         };
+        let discovered = match (discovered, &previous.discovered) {
+            (Some(found), Some(previous)) if **previous == found => Some(Arc::clone(previous)),
+            (found, _) => found.map(Arc::new),
+        };
         *guard = Arc::new(Snapshot {
             keys,
             fetched_at: Some(fetched_at),
             generation,
             digest: Some(digest),
+            discovered,
         });
     }
 
-    async fn fetch_once(&self) -> Result<(ParsedJwks, [u8; 32]), String> {
-        let request = hyper::Request::get(self.uri.clone())
+    /// Fetches the keys (after the discovery document, for an issuer found by discovery). The
+    /// digest covers both documents, so that a change in either is a new generation.
+    async fn fetch_once(&self) -> Result<(ParsedJwks, [u8; 32], Option<Discovered>), String> {
+        let (jwks_uri, discovered, mut digested) = match &self.discover {
+            None => (self.uri.clone(), None, Vec::new()),
+            Some(issuer) => {
+                let body = self
+                    .get(&self.uri, MAX_DISCOVERY_BYTES)
+                    .await
+                    .map_err(|reason| format!("discovery: {reason}"))?;
+                let discovered = parse_discovery(&body, issuer)?;
+                (discovered.jwks_uri.clone(), Some(discovered), body.to_vec())
+            }
+        };
+        let body = self.get(&jwks_uri, MAX_JWKS_BYTES).await?;
+        digested.extend_from_slice(&body);
+        let digest = super::sha256(&digested);
+        let parsed = parse_jwks(&body).map_err(|error| error.to_string())?;
+        if parsed.keys.is_empty() {
+            for reason in &parsed.skipped {
+                tracing::warn!(url = %jwks_uri, "JWKS key skipped: {reason}");
+            }
+            return Err("the JWKS has no usable key".to_string());
+        }
+        Ok((parsed, digest, discovered))
+    }
+
+    /// The body of a `GET uri` answered 200, at most `max_bytes` long.
+    async fn get(&self, uri: &hyper::Uri, max_bytes: usize) -> Result<Bytes, String> {
+        let request = hyper::Request::get(uri.clone())
             .header(hyper::header::ACCEPT, "application/json")
             .body(Empty::<Bytes>::new())
             .map_err(|error| format!("cannot build the request: {error}"))?;
@@ -466,20 +606,11 @@ impl RemoteJwks {
         if response.status() != hyper::StatusCode::OK {
             return Err(format!("status {}", response.status()));
         }
-        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        Ok(Limited::new(response.into_body(), max_bytes)
             .collect()
             .await
             .map_err(|error| format!("reading the body failed: {error}"))?
-            .to_bytes();
-        let digest = super::sha256(&body);
-        let parsed = parse_jwks(&body).map_err(|error| error.to_string())?;
-        if parsed.keys.is_empty() {
-            for reason in &parsed.skipped {
-                tracing::warn!(url = %self.uri, "JWKS key skipped: {reason}");
-            }
-            return Err("the JWKS has no usable key".to_string());
-        }
-        Ok((parsed, digest))
+            .to_bytes())
     }
 }
 

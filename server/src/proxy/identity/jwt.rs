@@ -116,11 +116,13 @@ impl IssuerKeys {
                 .map(|key| FoundKey {
                     key: Arc::clone(key),
                     generation: 0,
+                    discovered_algorithms: None,
                 })
                 .ok_or(AuthError::UnknownKid),
             IssuerKeys::Hmac(key) => Ok(FoundKey {
                 key: Arc::clone(key),
                 generation: 0,
+                discovered_algorithms: None,
             }),
             IssuerKeys::Remote(remote) => remote.find(kid).await.map_err(|error| match error {
                 LookupError::UnknownKid => AuthError::UnknownKid,
@@ -203,6 +205,19 @@ impl Issuer {
                 let timing = config.jwks_timing(prefix)?;
                 IssuerKeys::Remote(Arc::new(RemoteJwks::new(uri, timing, client)))
             }
+            KeySource::Discovery(url) => {
+                let key = format!("{prefix}.issuer");
+                let uri = jwks_uri(&url).map_err(|message| ConfigError::new(&key, message))?;
+                let client =
+                    jwks::http_client().map_err(|message| ConfigError::new(&key, message))?;
+                let timing = config.jwks_timing(prefix)?;
+                IssuerKeys::Remote(Arc::new(RemoteJwks::discovered(
+                    uri,
+                    config.issuer.clone(),
+                    timing,
+                    client,
+                )))
+            }
             KeySource::HmacSecret(secret) => hmac_key(secret.0.as_bytes(), prefix, "hmac_secret")?,
             KeySource::HmacSecretFile(path) => {
                 let path = base_dir.join(path);
@@ -244,11 +259,18 @@ impl Issuer {
         unverified: &UnverifiedToken,
         now: i64,
     ) -> Result<Verified, AuthError> {
+        // The configured algorithms, else (for an issuer found by discovery without them) the
+        // ones its discovery document lists.
         let algorithm = super::config::AlgorithmName::parse(&unverified.alg)
-            .filter(|algorithm| self.algorithms.contains(algorithm))
+            .filter(|algorithm| self.algorithms.is_empty() || self.algorithms.contains(algorithm))
             .ok_or(AuthError::DisallowedAlgorithm)?;
         let found = self.keys.find(unverified.kid.as_deref()).await?;
-        if !found.key.accepts(algorithm) {
+        let allowed = !self.algorithms.is_empty()
+            || found
+                .discovered_algorithms
+                .as_ref()
+                .is_some_and(|discovered| discovered.algorithms.contains(&algorithm));
+        if !allowed || !found.key.accepts(algorithm) {
             return Err(AuthError::DisallowedAlgorithm);
         }
         let claims = verify_signature(token, &found.key.key, algorithm)?;

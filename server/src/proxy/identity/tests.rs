@@ -955,8 +955,20 @@ fn configuration_errors_name_the_key() {
             "jwt[0].algorithms",
         ),
         (
-            base("audiences = [\"a\"]\nalgorithms = [\"RS256\"]"),
+            "[[jwt]]\nissuer = \"login-service\"\nprincipal_type = \"User\"\naudiences = [\"a\"]\n\
+             algorithms = [\"RS256\"]\n"
+                .to_string(),
             "give one key source",
+        ),
+        (
+            "[[jwt]]\nissuer = \"http://idp.example.com\"\nprincipal_type = \"User\"\n\
+             audiences = [\"a\"]\n"
+                .to_string(),
+            "OIDC discovery",
+        ),
+        (
+            base("audiences = [\"a\"]\nalgorithms = [\"HS256\"]"),
+            "jwt[0].algorithms",
         ),
         (
             base(&format!(
@@ -1401,4 +1413,73 @@ async fn an_endpoint_never_reached_fails_closed() {
     };
     let auth = remote(&format!("http://{closed}/jwks.json"), 300.0, 30.0, 3600.0);
     assert_eq!(rejected(&auth, &token).await, AuthError::KeysUnavailable);
+}
+
+// ---------------------------------------------------------------------------------------------
+// OIDC discovery.
+
+#[test]
+fn an_issuer_url_alone_is_found_by_discovery() {
+    let config = parse_config(
+        "[[jwt]]\nissuer = \"https://login.example.com/realm/\"\naudiences = [\"a\"]\n\
+         principal_type = \"User\"\n",
+    );
+    let issuer = &config.jwt[0];
+    issuer.validate("identity.jwt[0]").unwrap();
+    assert!(matches!(
+        issuer.key_source("identity.jwt[0]").unwrap(),
+        super::config::KeySource::Discovery(url)
+            if url == "https://login.example.com/realm/.well-known/openid-configuration"
+    ));
+}
+
+#[test]
+fn a_discovery_document_must_name_the_issuer_its_keys_and_an_asymmetric_algorithm() {
+    let issuer = "https://login.example.com";
+    let document = |issuer: &str, jwks: &str, algorithms: &str| {
+        format!(
+            r#"{{"issuer": "{issuer}", "jwks_uri": "{jwks}", "id_token_signing_alg_values_supported": {algorithms}}}"#
+        )
+    };
+    let found = jwks::parse_discovery(
+        document(
+            issuer,
+            "https://login.example.com/keys",
+            r#"["RS256", "HS256", "none", "ES256"]"#,
+        )
+        .as_bytes(),
+        issuer,
+    )
+    .unwrap();
+    assert_eq!(found.jwks_uri.to_string(), "https://login.example.com/keys");
+    // HMAC and `none` are never taken from a discovery document.
+    assert_eq!(found.algorithms, [Algorithm::RS256, Algorithm::ES256]);
+
+    let refused = [
+        (
+            document(
+                "https://evil.example.com",
+                "https://login.example.com/keys",
+                r#"["RS256"]"#,
+            ),
+            "names the issuer `https://evil.example.com`",
+        ),
+        (
+            document(issuer, "http://login.example.com/keys", r#"["RS256"]"#),
+            "jwks_uri",
+        ),
+        (
+            document(issuer, "https://login.example.com/keys", r#"["HS256"]"#),
+            "no asymmetric signing algorithm",
+        ),
+        (
+            r#"{"jwks_uri": "https://login.example.com/keys"}"#.to_string(),
+            "no `issuer`",
+        ),
+        ("not json".to_string(), "not JSON"),
+    ];
+    for (text, expected) in refused {
+        let error = jwks::parse_discovery(text.as_bytes(), issuer).unwrap_err();
+        assert!(error.contains(expected), "{text}: {error}");
+    }
 }
