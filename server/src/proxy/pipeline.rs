@@ -873,21 +873,7 @@ async fn count_attempt(
         return Err(internal("the routed action is not in the schema"));
     };
     let mut builder = RequestBuilder::new(program, &snapshot.store);
-    let context = match plan.context.build(routed.action, &mut builder, inputs) {
-        Ok(context) => context,
-        Err(ContextError::Ambiguous(ambiguous)) => {
-            return Err(Refusal::error(
-                StatusCode::BAD_REQUEST,
-                ambiguous.code(),
-                ambiguous.to_string(),
-            ))
-        }
-        Err(ContextError::Invalid(error)) => {
-            errors.push(AuditError::from_request(error));
-            return Err(invalid_request(errors));
-        }
-        Err(ContextError::Internal(detail)) => return Err(internal(detail)),
-    };
+    let context = build_context(plan, routed, &mut builder, inputs, errors)?;
     let attempt = builder.finish_attempt(action, context).map_err(|found| {
         errors.extend(found.into_iter().map(AuditError::from_request));
         invalid_request(errors)
@@ -918,6 +904,30 @@ async fn count_attempt(
             .collect::<Vec<_>>()
     });
     enforce_limits(state, snapshot, &obligations).await
+}
+
+/// The context of the routed action, as the install-time plan reads it from the request: a source
+/// answered two ways refuses the request (400), a value not of its field's type makes it invalid.
+fn build_context(
+    plan: &ProxyPlan,
+    routed: &Routed,
+    builder: &mut RequestBuilder<'_>,
+    inputs: &Inputs<'_>,
+    errors: &mut Vec<AuditError>,
+) -> Result<authz_runtime::value::RecordRef, Refusal> {
+    match plan.context.build(routed.action, builder, inputs) {
+        Ok(context) => Ok(context),
+        Err(ContextError::Ambiguous(ambiguous)) => Err(Refusal::error(
+            StatusCode::BAD_REQUEST,
+            ambiguous.code(),
+            ambiguous.to_string(),
+        )),
+        Err(ContextError::Invalid(error)) => {
+            errors.push(AuditError::from_request(error));
+            Err(invalid_request(errors))
+        }
+        Err(ContextError::Internal(detail)) => Err(internal(detail)),
+    }
 }
 
 /// The refusal of a request the schema does not describe: fail closed.
@@ -982,21 +992,7 @@ fn build_request(
     };
     let principal_uid = builder.entity(ty, principal_id);
     let resource_uid = builder.entity(routed.resource_type, &routed.resource_id);
-    let context = match plan.context.build(routed.action, &mut builder, inputs) {
-        Ok(context) => context,
-        Err(ContextError::Ambiguous(ambiguous)) => {
-            return Err(Refusal::error(
-                StatusCode::BAD_REQUEST,
-                ambiguous.code(),
-                ambiguous.to_string(),
-            ))
-        }
-        Err(ContextError::Invalid(error)) => {
-            errors.push(AuditError::from_request(error));
-            return Err(invalid_request(errors));
-        }
-        Err(ContextError::Internal(detail)) => return Err(internal(detail)),
-    };
+    let context = build_context(plan, routed, &mut builder, inputs, errors)?;
     let entities = match prepared {
         None => Vec::new(),
         Some(prepared) => builder.entities(prepared).map_err(|found| {

@@ -140,6 +140,25 @@ impl IssuerKeys {
     }
 }
 
+/// Keys served at `url` (the setting `name` of the issuer at `prefix`): a JWKS, or the discovery
+/// document of `discover`.
+fn remote_keys(
+    config: &IssuerConfig,
+    prefix: &str,
+    name: &str,
+    url: &str,
+    discover: Option<String>,
+) -> Result<IssuerKeys, ConfigError> {
+    let key = format!("{prefix}.{name}");
+    let uri = jwks_uri(url).map_err(|message| ConfigError::new(&key, message))?;
+    let client = jwks::http_client().map_err(|message| ConfigError::new(&key, message))?;
+    let timing = config.jwks_timing(prefix)?;
+    Ok(IssuerKeys::Remote(Arc::new(match discover {
+        None => RemoteJwks::new(uri, timing, client),
+        Some(issuer) => RemoteJwks::discovered(uri, issuer, timing, client),
+    })))
+}
+
 /// One trusted issuer, ready to verify its tokens.
 #[derive(Debug)]
 pub struct Issuer {
@@ -197,26 +216,9 @@ impl Issuer {
                 }
                 IssuerKeys::Fixed(Arc::new(parsed.keys))
             }
-            KeySource::JwksUrl(url) => {
-                let key = format!("{prefix}.jwks_url");
-                let uri = jwks_uri(&url).map_err(|message| ConfigError::new(&key, message))?;
-                let client =
-                    jwks::http_client().map_err(|message| ConfigError::new(&key, message))?;
-                let timing = config.jwks_timing(prefix)?;
-                IssuerKeys::Remote(Arc::new(RemoteJwks::new(uri, timing, client)))
-            }
+            KeySource::JwksUrl(url) => remote_keys(config, prefix, "jwks_url", &url, None)?,
             KeySource::Discovery(url) => {
-                let key = format!("{prefix}.issuer");
-                let uri = jwks_uri(&url).map_err(|message| ConfigError::new(&key, message))?;
-                let client =
-                    jwks::http_client().map_err(|message| ConfigError::new(&key, message))?;
-                let timing = config.jwks_timing(prefix)?;
-                IssuerKeys::Remote(Arc::new(RemoteJwks::discovered(
-                    uri,
-                    config.issuer.clone(),
-                    timing,
-                    client,
-                )))
+                remote_keys(config, prefix, "issuer", &url, Some(config.issuer.clone()))?
             }
             KeySource::HmacSecret(secret) => hmac_key(secret.0.as_bytes(), prefix, "hmac_secret")?,
             KeySource::HmacSecretFile(path) => {
