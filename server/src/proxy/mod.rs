@@ -1,5 +1,6 @@
-//! `authz proxy`: the access proxy. Every request goes through normalize → identify → route →
-//! decide → limit → rewrite headers → forward → audit (see `docs/proxy.md`).
+//! `authz proxy`: the access proxy. Every request goes through normalize → route → count the
+//! attempt → identify → decide → limit → rewrite headers → forward → audit (see
+//! `docs/proxy.md`).
 //!
 //! `server.rs` loads everything and accepts connections, which `workers.rs` serves on
 //! single-threaded workers; `pipeline.rs` holds the steps, in order, each in terms of one module:
