@@ -8,7 +8,6 @@
 use serde_json::{Map, Value};
 
 use super::base_name;
-use super::policies::rfc3339;
 use crate::ImportError;
 
 /// Translates a Cedar entities file (a JSON array of entities).
@@ -222,7 +221,7 @@ fn extension_value(extension: &Value, place: &str) -> Result<Value, ImportError>
         .unwrap_or_default();
     match function {
         "ip" | "ipaddr" | "duration" => Ok(Value::String(arg.to_owned())),
-        "datetime" => Ok(Value::String(rfc3339(arg))),
+        "datetime" => Ok(Value::String(authz_runtime::json::cedar_datetime(arg))),
         other => Err(ImportError::Unsupported {
             place: place.to_owned(),
             construct: format!("a `{other}` value"),

@@ -447,7 +447,9 @@ impl Writer<'_> {
                     function
                 };
                 let arg = match (function, arg.get("Value").and_then(Value::as_str)) {
-                    ("datetime", Some(text)) => authz_lang::quote(&rfc3339(text)),
+                    ("datetime", Some(text)) => {
+                        authz_lang::quote(&authz_runtime::json::cedar_datetime(text))
+                    }
                     _ => self.expr(arg)?.at(IF),
                 };
                 Some(Text(format!("{name}({arg})"), PRIMARY))
@@ -549,28 +551,4 @@ fn like_pattern(pattern: &Value) -> Option<String> {
         }
     }
     Some(out)
-}
-
-/// A Cedar `datetime` literal in the RFC 3339 form authz reads: a date alone is midnight UTC,
-/// and an offset `+hhmm` is written `+hh:mm`.
-pub(crate) fn rfc3339(text: &str) -> String {
-    if text.len() == 10 {
-        return format!("{text}T00:00:00Z");
-    }
-    let bytes = text.as_bytes();
-    let n = bytes.len();
-    if n >= 5 {
-        let sign = bytes.get(n - 5).copied();
-        let digits = text
-            .get(n - 4..)
-            .is_some_and(|tail| tail.bytes().all(|b| b.is_ascii_digit()));
-        if matches!(sign, Some(b'+' | b'-')) && digits {
-            if let (Some(head), Some(hours), Some(minutes)) =
-                (text.get(..n - 4), text.get(n - 4..n - 2), text.get(n - 2..))
-            {
-                return format!("{head}{hours}:{minutes}");
-            }
-        }
-    }
-    text.to_owned()
 }

@@ -142,30 +142,8 @@ fn cedar_extension(json: &Json, ty: &ValueType) -> Option<Json> {
         (ValueType::Ip, "ip" | "ipaddr") | (ValueType::Duration, "duration") => {
             Some(Json::Str(arg.clone()))
         }
-        (ValueType::Timestamp, "datetime") => Some(Json::Str(cedar_datetime(arg))),
+        (ValueType::Timestamp, "datetime") => Some(Json::Str(super::cedar_datetime(arg))),
         _ => None,
-    }
-}
-
-/// A Cedar `datetime` string in RFC 3339 form.
-fn cedar_datetime(text: &str) -> String {
-    if text.len() == 10 {
-        return format!("{text}T00:00:00Z");
-    }
-    let n = text.len();
-    let offset = n
-        .checked_sub(5)
-        .and_then(|start| text.get(start..))
-        .filter(|tail| {
-            tail.starts_with(['+', '-']) && tail.bytes().skip(1).all(|b| b.is_ascii_digit())
-        });
-    match (
-        offset,
-        n.checked_sub(2).and_then(|cut| text.get(..cut)),
-        n.checked_sub(2).and_then(|cut| text.get(cut..)),
-    ) {
-        (Some(_), Some(head), Some(minutes)) => format!("{head}:{minutes}"),
-        _ => text.to_owned(),
     }
 }
 
